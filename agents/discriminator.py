@@ -1,0 +1,322 @@
+"""The discriminator (critic): WGAN-GP (SPIRAL) or SN-GAN (SPIRAL++), and its learner.
+
+* :class:`Critic` is the torch network. Conditional critics see an (target, image) pair as
+  ``2C`` channels: real pairs are (target, target), fake pairs (target, rendering). With the
+  SPIRAL++ *complement* option they see ``((1 - m) * target, m * image)`` for a half-mask ``m``
+  (left, right, top or bottom half), so they cannot win by testing pixel equality.
+* :class:`TorchDiscriminator` wraps a critic into the envs' numpy
+  :class:`~spiral_envs.protocols.Discriminator` protocol, so it plugs into the
+  ``DiscriminatorReward`` wrapper of any env too. Complement critics score the mean over the four
+  half-masks (deterministic).
+* :class:`DiscriminatorLearner` owns the critic, its Adam optimiser and the replay buffer of past
+  renderings, and exposes ``update(fakes, targets, reals)`` and ``score``; nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from agents.networks import images_to_tensor
+from agents.replay import ReplayBuffer
+
+__all__ = [
+    "Critic",
+    "DiscriminatorLearner",
+    "DiscriminatorMetrics",
+    "NonFiniteLossError",
+    "TorchDiscriminator",
+    "critic_inputs",
+    "gradient_penalty",
+    "half_masks",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or inf: training stops, keeping the last good checkpoint."""
+
+
+class Critic(nn.Module):
+    """A small DCGAN-style critic without normalisation layers (WGAN-GP forbids batch norm).
+
+    Args:
+        in_channels: ``C`` (unconditional) or ``2C`` (conditional pair).
+        size: Image height/width (square, divisible by 16).
+        ch: Channels of the first conv, doubled at each of the 4 stride-2 convs (capped at 8x).
+        spectral: Wrap every layer in spectral normalisation (SN-GAN).
+    """
+
+    def __init__(self, in_channels: int, size: int = 64, ch: int = 32, spectral: bool = False):
+        super().__init__()
+        sn = spectral_norm if spectral else (lambda m: m)
+        layers: list[nn.Module] = []
+        c_in, c = in_channels, ch
+        s = size
+        for _ in range(4):
+            layers += [sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            c_in, c, s = c, min(2 * c, 8 * ch), s // 2
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.out = sn(nn.Linear(c_in * s * s, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """float ``(N, C, H, W)`` -> ``(N,)`` scores (logits for SN-GAN)."""
+        return self.out(self.features(x)).squeeze(-1)
+
+
+def half_masks(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The four half-masks (left, right, top, bottom): float ``(4, 1, H, W)``."""
+    m = torch.zeros(4, 1, h, w, device=device)
+    m[0, :, :, : w // 2] = 1
+    m[1, :, :, w // 2 :] = 1
+    m[2, :, : h // 2, :] = 1
+    m[3, :, h // 2 :, :] = 1
+    return m
+
+
+def critic_inputs(
+    images: torch.Tensor, targets: torch.Tensor | None, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Builds the critic's input from float ``(N, C, H, W)`` ink images.
+
+    Unconditional: the image. Conditional: ``cat(target, image)``. Complement (``mask`` given,
+    ``(N, 1, H, W)``): ``cat((1 - m) * target, m * image)``.
+    """
+    if targets is None:
+        return images
+    if mask is None:
+        return torch.cat([targets, images], 1)
+    return torch.cat([(1 - mask) * targets, mask * images], 1)
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
+    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` at ``x_hat = a real + (1-a) fake``.
+
+    Args:
+        critic: Maps ``(N, ...)`` inputs to ``(N,)`` scores.
+        real, fake: Critic inputs of the same shape.
+        alpha: ``(N,)`` mixing weights; uniform random when ``None``.
+    """
+    n = real.shape[0]
+    if alpha is None:
+        alpha = torch.rand(n, device=real.device)
+    a = alpha.view(n, *([1] * (real.dim() - 1)))
+    x = (a * real + (1 - a) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+class TorchDiscriminator:
+    """A torch critic behind the numpy ``Discriminator`` protocol of ``spiral_envs``.
+
+    ``__call__(canvases uint8 (B, H, W, C), targets uint8 (B, H, W, C) | None) -> float32 (B,)``.
+    """
+
+    def __init__(
+        self,
+        critic: Critic,
+        conditional: bool,
+        complement: bool = False,
+        device: torch.device | str = "cpu",
+        batch: int = 512,
+    ) -> None:
+        self.critic, self.conditional, self.complement = critic, conditional, complement
+        self.device, self.batch = torch.device(device), batch
+
+    @torch.no_grad()
+    def score_tensor(self, images: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        """float ink ``(N, C, H, W)`` images (and targets) -> ``(N,)`` scores."""
+        if not self.conditional:
+            targets = None
+        elif targets is None:
+            raise ValueError("this discriminator is conditional: pass the targets")
+        if targets is not None and self.complement:
+            masks = half_masks(*images.shape[-2:], device=images.device)
+            s = [
+                self.critic(critic_inputs(images, targets, m.expand(len(images), -1, -1, -1)))
+                for m in masks
+            ]
+            return torch.stack(s).mean(0)
+        return self.critic(critic_inputs(images, targets))
+
+    def __call__(self, canvases: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+        canvases = np.asarray(canvases)
+        if canvases.ndim != 4 or canvases.dtype != np.uint8:
+            raise ValueError(
+                f"canvases must be uint8 (B, H, W, C), got {canvases.dtype} {canvases.shape}"
+            )
+        was_training = self.critic.training
+        self.critic.eval()
+        out = []
+        for i in range(0, len(canvases), self.batch):
+            c = images_to_tensor(torch.tensor(canvases[i : i + self.batch], device=self.device))
+            t = None
+            if targets is not None and self.conditional:
+                t = images_to_tensor(
+                    torch.tensor(np.asarray(targets)[i : i + self.batch], device=self.device)
+                )
+            out.append(self.score_tensor(c, t).float().cpu())
+        self.critic.train(was_training)
+        return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(0, np.float32)
+
+
+class DiscriminatorMetrics(NamedTuple):
+    loss: float
+    real_score: float
+    fake_score: float
+    gradient_penalty: float
+
+
+class DiscriminatorLearner:
+    """Trains the critic on real data against the agent's renderings, with a replay buffer.
+
+    Args:
+        image_shape: ``(H, W, C)``.
+        conditional: Pairs (target, image) instead of single images.
+        kind: ``"wgan-gp"`` or ``"sngan"``.
+        complement: SPIRAL++ half-mask complement inputs (conditional only).
+        lr, betas: Adam settings (paper 1e-4, (0.5, 0.999)).
+        gp_weight: WGAN-GP penalty weight (paper 10).
+        channels: Critic width.
+        replay_size: Capacity of the replay buffer of renderings (0: no replay).
+        replay_fraction: Share of each fake batch taken from the replay buffer.
+        device: Torch device.
+        seed: Seed of the replay sampling.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        conditional: bool,
+        kind: str = "wgan-gp",
+        complement: bool = False,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        gp_weight: float = 10.0,
+        channels: int = 32,
+        replay_size: int = 4096,
+        replay_fraction: float = 0.5,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        if kind not in ("wgan-gp", "sngan"):
+            raise ValueError(f"kind = {kind!r}: accepted 'wgan-gp' or 'sngan'")
+        h, w, c = image_shape
+        self.kind, self.conditional = kind, conditional
+        self.complement = complement and conditional
+        self.gp_weight, self.replay_fraction = gp_weight, replay_fraction
+        self.device = torch.device(device)
+        self.critic = Critic(
+            c * (2 if conditional else 1), size=h, ch=channels, spectral=kind == "sngan"
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=lr, betas=betas)
+        self.replay = ReplayBuffer(replay_size, image_shape, conditional) if replay_size else None
+        self.rng = np.random.default_rng(seed)
+        self.discriminator = TorchDiscriminator(
+            self.critic, conditional, self.complement, self.device
+        )
+        self.version = 0
+
+    def __call__(self, canvases: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+        """The ``Discriminator`` protocol: numpy scores of canvases."""
+        return self.discriminator(canvases, targets)
+
+    def loss(
+        self, real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, DiscriminatorMetrics]:
+        """The critic loss on float ink images ``(N, C, H, W)``.
+
+        WGAN-GP: ``D(fake) - D(real) + gp_weight * GP``. SN-GAN: the standard (non-saturating)
+        GAN loss ``softplus(-D(real)) + softplus(D(fake))`` on logits.
+        """
+        mask = None
+        if self.complement and targets is not None:
+            m = half_masks(*real.shape[-2:], device=real.device)
+            mask = m[torch.randint(0, 4, (len(real),), device=real.device)]
+        xr = critic_inputs(real, targets, mask)
+        xf = critic_inputs(fake, targets, mask)
+        dr, df = self.critic(xr), self.critic(xf)
+        gp = torch.zeros((), device=real.device)
+        if self.kind == "wgan-gp":
+            loss = df.mean() - dr.mean()
+            if self.gp_weight:
+                gp = gradient_penalty(self.critic, xr, xf)
+                loss = loss + self.gp_weight * gp
+        else:
+            loss = F.softplus(-dr).mean() + F.softplus(df).mean()
+        return loss, DiscriminatorMetrics(
+            loss.item(), dr.mean().item(), df.mean().item(), gp.item()
+        )
+
+    def update(
+        self, fakes: np.ndarray, targets: np.ndarray | None, reals: np.ndarray | None = None
+    ) -> DiscriminatorMetrics:
+        """One critic step; ``fakes`` also go into the replay buffer.
+
+        Args:
+            fakes: uint8 ``(B, H, W, C)`` final renderings of the latest episodes.
+            targets: uint8 ``(B, H, W, C)`` their targets (conditional), else ``None``.
+            reals: uint8 ``(M, H, W, C)`` real images (unconditional); conditional critics use
+                the targets as reals.
+
+        Raises:
+            NonFiniteLossError: when the loss is NaN or inf (no step is taken).
+        """
+        n = len(fakes)
+        cond_targets = targets if self.conditional else None
+        batch_f, batch_t = fakes, cond_targets
+        if self.replay is not None:
+            k = min(int(round(n * self.replay_fraction)), len(self.replay))
+            if k:
+                old = self.replay.sample(self.rng, k)
+                keep = self.rng.permutation(n)[: n - k]
+                batch_f = np.concatenate([fakes[keep], old.canvases])
+                if self.conditional:
+                    batch_t = np.concatenate([cond_targets[keep], old.targets])
+            self.replay.add(fakes, cond_targets)
+        dev = self.device
+        fake = images_to_tensor(torch.from_numpy(np.ascontiguousarray(batch_f)).to(dev))
+        if self.conditional:
+            tgt = images_to_tensor(torch.from_numpy(np.ascontiguousarray(batch_t)).to(dev))
+            real = tgt
+        else:
+            if reals is None:
+                raise ValueError("an unconditional discriminator needs real images")
+            tgt = None
+            real = images_to_tensor(torch.from_numpy(np.ascontiguousarray(reals)).to(dev))
+            m = min(len(real), len(fake))
+            real, fake = real[:m], fake[:m]
+        loss, metrics = self.loss(real, fake, tgt)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"discriminator loss is {float(loss)} (real {metrics.real_score}, fake "
+                f"{metrics.fake_score}, gp {metrics.gradient_penalty})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.version += 1
+        return metrics
+
+    def state_dict(self) -> dict:
+        return {
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "replay": None if self.replay is None else self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "version": self.version,
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.critic.load_state_dict(d["critic"])
+        self.optimizer.load_state_dict(d["optimizer"])
+        if self.replay is not None and d["replay"] is not None:
+            self.replay.load_state_dict(d["replay"])
+        self.rng.bit_generator.state = d["rng"]
+        self.version = d["version"]

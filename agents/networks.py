@@ -1,0 +1,321 @@
+"""The SPIRAL policy network, built from an environment's :class:`~spiral_envs.ActionSpec`.
+
+Architecture (after SPIRAL's release, ``reference/spiral-notes.md`` section 3), sized by
+:class:`NetConfig`::
+
+    canvas (+ target) + x/y planes -> conv 4x4/2 -> (+ prev-action emb + noise emb + step emb)
+        -> conv 4x4/2 -> conv 4x4/2 -> residual blocks -> linear -> LSTM -> z
+    z -> value head (linear 1)
+    z -> autoregressive head: for each sub-action in the env's order
+            logits = head_k(z)           (spatial ones: a small deconvolution to a grid logit map)
+            a_k ~ logits                 (or teacher-forced with given actions)
+            z = relu(z + MLP([z, embed_k(a_k)]))
+
+Log-probabilities and entropies count only the sub-actions that matter: the ``gated`` ones
+(control, size, pressure, colour) are left out where the gate (``flag``) is 0 (a move).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spiral_envs.actions import ActionSpec
+
+__all__ = [
+    "NetConfig",
+    "PolicyNet",
+    "PolicyOutput",
+    "images_to_tensor",
+    "masked_log_prob_entropy",
+]
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Policy network sizes (paper: channels 32, res_blocks 8, hidden 256, lstm 256)."""
+
+    channels: int = 32
+    res_blocks: int = 2
+    hidden: int = 256
+    lstm: int = 128
+    embed: int = 16
+    noise_dim: int = 10
+
+
+class PolicyOutput(NamedTuple):
+    """What one policy call returns (shapes with a leading batch dim ``N``, ``N = T * B`` when
+    evaluating sequences)."""
+
+    actions: torch.Tensor  # int64 (N, K)
+    log_prob: torch.Tensor  # float (N,), masked sum over sub-actions
+    entropy: torch.Tensor  # float (N,), masked sum over sub-actions
+    value: torch.Tensor  # float (N,)
+
+
+def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., H, W, C)`` white-paper images -> float ``(..., C, H, W)`` ink in ``[0, 1]``."""
+    x = images.movedim(-1, -3).float()
+    return (255.0 - x) * (1.0 / 255.0)
+
+
+def _gate_mask(spec: ActionSpec, actions: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :meth:`ActionSpec.active_mask`: float ``(..., K)``, 1 where it counts."""
+    gated = torch.tensor([c.gated for c in spec.components], device=actions.device)
+    on = (actions[..., spec.index(spec.gate)] == 1).unsqueeze(-1)
+    return torch.where(gated, on, torch.ones_like(on)).float()
+
+
+def masked_log_prob_entropy(
+    spec: ActionSpec, logits: list[torch.Tensor], actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probability and entropy of autoregressive sub-actions, ignored ones left out.
+
+    Args:
+        spec: The action description (gate and gated components).
+        logits: One ``(N, size_k)`` tensor per component, each already conditioned on the
+            sub-actions before it.
+        actions: int64 ``(N, K)``.
+
+    Returns:
+        ``(log_prob (N,), entropy (N,), mask (N, K))``: sums over the components that matter
+        (mask 1). The entropy is that of each conditional distribution at the sampled prefix,
+        the usual per-sample estimate of the joint entropy.
+    """
+    mask = _gate_mask(spec, actions)
+    lps, ents = [], []
+    for k, lg in enumerate(logits):
+        logp = F.log_softmax(lg, dim=-1)
+        lps.append(logp.gather(-1, actions[:, k : k + 1]).squeeze(-1))
+        ents.append(-(logp.exp() * logp).sum(-1))
+    lp = torch.stack(lps, -1)
+    ent = torch.stack(ents, -1)
+    return (lp * mask).sum(-1), (ent * mask).sum(-1), mask
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.relu(self.c1(F.relu(x))))
+
+
+class SpatialHead(nn.Module):
+    """z -> a ``rows x cols`` logit map through a small deconvolution (two 2x upsamplings)."""
+
+    def __init__(self, zdim: int, grid: tuple[int, int], ch: int = 16) -> None:
+        super().__init__()
+        rows, cols = grid
+        self.grid = grid
+        self.deconv = rows % 4 == 0 and cols % 4 == 0
+        if self.deconv:
+            self.r0, self.c0, self.ch = rows // 4, cols // 4, ch
+            self.fc = nn.Linear(zdim, ch * self.r0 * self.c0)
+            self.up1 = nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1)
+            self.up2 = nn.ConvTranspose2d(ch, 1, 4, stride=2, padding=1)
+        else:  # odd grids: a plain linear layer
+            self.fc = nn.Linear(zdim, rows * cols)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not self.deconv:
+            return self.fc(z)
+        x = F.relu(self.fc(z)).view(-1, self.ch, self.r0, self.c0)
+        x = self.up2(F.relu(self.up1(x)))
+        return x.flatten(1)
+
+
+class PolicyNet(nn.Module):
+    """SPIRAL's recurrent policy with an autoregressive action head.
+
+    Args:
+        spec: The env's action description; the head has one branch per component.
+        image_shape: ``(H, W, C)`` of the canvas.
+        conditional: Whether the observation carries a ``target`` (fed as extra channels).
+        cfg: Layer sizes.
+        max_step: Episode length, to scale the ``step`` observation into ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        spec: ActionSpec,
+        image_shape: tuple[int, int, int],
+        conditional: bool,
+        cfg: NetConfig = NetConfig(),
+        max_step: int = 20,
+    ) -> None:
+        super().__init__()
+        self.spec, self.cfg, self.conditional = spec, cfg, conditional
+        self.image_shape = tuple(image_shape)
+        self.max_step = max(1, int(max_step))
+        h, w, c = image_shape
+        if h % 8 or w % 8:
+            raise ValueError(f"image_shape {image_shape}: height and width must divide by 8")
+        ch = cfg.channels
+        in_ch = c * (2 if conditional else 1) + 2
+        ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(1, 1, h, w)
+        xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(1, 1, h, w)
+        self.register_buffer("coords", torch.cat([xs, ys], 1).contiguous(), persistent=False)
+        self.stem = nn.Conv2d(in_ch, ch, 4, stride=2, padding=1)
+        # conditioning added to every pixel of the stem output
+        self.prev_embed = nn.ModuleList(nn.Embedding(comp.size, ch) for comp in spec.components)
+        use_noise = cfg.noise_dim > 0 and not conditional
+        self.noise_fc = nn.Linear(cfg.noise_dim, ch) if use_noise else None
+        self.step_fc = nn.Linear(1, ch)
+        self.down = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(ch, ch, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(ch, ch, 4, stride=2, padding=1),
+            *[ResBlock(ch) for _ in range(cfg.res_blocks)],
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(ch * (h // 8) * (w // 8), cfg.hidden),
+            nn.ReLU(),
+        )
+        self.core = nn.LSTM(cfg.hidden, cfg.lstm)
+        self.value_head = nn.Linear(cfg.lstm, 1)
+        heads, embeds, mixers = [], [], []
+        for comp in spec.components:
+            heads.append(
+                SpatialHead(cfg.lstm, comp.grid) if comp.spatial else nn.Linear(cfg.lstm, comp.size)
+            )
+            embeds.append(nn.Embedding(comp.size, cfg.embed))
+            mixers.append(
+                nn.Sequential(
+                    nn.Linear(cfg.lstm + cfg.embed, cfg.lstm),
+                    nn.ReLU(),
+                    nn.Linear(cfg.lstm, cfg.lstm),
+                )
+            )
+        self.heads = nn.ModuleList(heads)
+        self.action_embed = nn.ModuleList(embeds)
+        self.mixers = nn.ModuleList(mixers)
+
+    # --- pieces ---------------------------------------------------------------------------
+    def initial_state(self, batch: int, device: torch.device | str = "cpu"):
+        z = torch.zeros(1, batch, self.cfg.lstm, device=device)
+        return (z, z.clone())
+
+    def encode(
+        self,
+        canvas: torch.Tensor,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        prev_action: torch.Tensor,
+        prev_valid: torch.Tensor,
+        noise: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Observation batch -> ``(N, hidden)`` features.
+
+        Args:
+            canvas: uint8 ``(N, H, W, C)``. target: same or ``None``.
+            step: ``(N,)`` step index. prev_action: int64 ``(N, K)``.
+            prev_valid: float ``(N,)``, 0 at the first step (no previous action).
+            noise: ``(N, noise_dim)`` or ``None``.
+        """
+        x = images_to_tensor(canvas)
+        parts = [x]
+        if self.conditional:
+            if target is None:
+                raise ValueError("a conditional policy needs the target observation")
+            parts.append(images_to_tensor(target))
+        parts.append(self.coords.expand(x.shape[0], -1, -1, -1))
+        x = self.stem(torch.cat(parts, 1))
+        mask = _gate_mask(self.spec, prev_action) * prev_valid.unsqueeze(-1)
+        cond = sum(
+            emb(prev_action[:, k]) * mask[:, k : k + 1] for k, emb in enumerate(self.prev_embed)
+        )
+        cond = cond + self.step_fc(step.float().unsqueeze(-1) / self.max_step)
+        if self.noise_fc is not None and noise is not None:
+            cond = cond + self.noise_fc(noise)
+        x = x + cond[:, :, None, None]
+        return self.down(x)
+
+    def head(
+        self, z: torch.Tensor, actions: torch.Tensor | None = None, greedy: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Autoregressive head: samples (or teacher-forces ``actions``) one component at a time.
+
+        Returns:
+            ``(actions int64 (N, K), logits list)``.
+        """
+        out, logits = [], []
+        last = len(self.heads) - 1
+        for k, (head, emb, mix) in enumerate(
+            zip(self.heads, self.action_embed, self.mixers, strict=True)
+        ):
+            lg = head(z)
+            logits.append(lg)
+            if actions is None:
+                if greedy:
+                    a = lg.argmax(-1)
+                else:
+                    a = torch.multinomial(F.softmax(lg, -1), 1).squeeze(-1)
+            else:
+                a = actions[:, k]
+            out.append(a)
+            if k < last:
+                z = F.relu(z + mix(torch.cat([z, emb(a)], -1)))
+        return torch.stack(out, -1), logits
+
+    # --- the two entry points ---------------------------------------------------------------
+    def act(
+        self,
+        canvas: torch.Tensor,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        prev_action: torch.Tensor,
+        prev_valid: torch.Tensor,
+        noise: torch.Tensor | None,
+        state: tuple[torch.Tensor, torch.Tensor],
+        greedy: bool = False,
+    ) -> tuple[PolicyOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """One step for a batch of ``B`` envs; returns the sampled actions and the new state."""
+        feats = self.encode(canvas, target, step, prev_action, prev_valid, noise)
+        z, state = self.core(feats.unsqueeze(0), state)
+        z = z.squeeze(0)
+        actions, logits = self.head(z, greedy=greedy)
+        lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
+        return PolicyOutput(actions, lp, ent, self.value_head(z).squeeze(-1)), state
+
+    def evaluate(
+        self,
+        canvas: torch.Tensor,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        actions: torch.Tensor,
+        noise: torch.Tensor | None,
+    ) -> PolicyOutput:
+        """Whole episodes from the zero state, teacher-forced.
+
+        Args:
+            canvas: uint8 ``(T, B, H, W, C)``, the canvas observed before each action.
+            target: uint8 ``(B, H, W, C)`` or ``None``.
+            step: ``(T, B)``. actions: int64 ``(T, B, K)``. noise: ``(B, noise_dim)`` or None.
+
+        Returns:
+            A :class:`PolicyOutput` with ``(T, B)`` fields (``actions`` is ``(T, B, K)``).
+        """
+        t, b = canvas.shape[:2]
+        k = actions.shape[-1]
+        prev = torch.cat([torch.zeros_like(actions[:1]), actions[:-1]], 0)
+        valid = torch.ones(t, b, device=canvas.device)
+        valid[0] = 0
+        flat = lambda x: x.reshape(t * b, *x.shape[2:])  # noqa: E731
+        tgt = None if target is None else flat(target.unsqueeze(0).expand(t, *target.shape))
+        nz = None if noise is None else flat(noise.unsqueeze(0).expand(t, *noise.shape))
+        feats = self.encode(flat(canvas), tgt, flat(step), flat(prev), flat(valid), nz)
+        z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
+        z = z.reshape(t * b, -1)
+        acts = actions.reshape(t * b, k)
+        _, logits = self.head(z, actions=acts)
+        lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
+        v = self.value_head(z).squeeze(-1)
+        return PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))

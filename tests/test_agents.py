@@ -1,0 +1,478 @@
+"""Unit and smoke tests of the SPIRAL agent (agents/). Fast: a tiny fake paint env, 1 thread."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agents.actor import Actor  # noqa: E402
+from agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from agents.config import TrainConfig  # noqa: E402
+from agents.discriminator import (  # noqa: E402
+    DiscriminatorLearner,
+    NonFiniteLossError,
+    critic_inputs,
+    gradient_penalty,
+    half_masks,
+)
+from agents.losses import a2c_loss, gae_advantages, vtrace  # noqa: E402
+from agents.networks import NetConfig, PolicyNet, masked_log_prob_entropy  # noqa: E402
+from agents.programs import decode_program, program_to_svg  # noqa: E402
+from agents.replay import ReplayBuffer  # noqa: E402
+from agents.rewards import score_rewards, stroke_penalties  # noqa: E402
+from agents.testing import FakePaintEnv, register_fake_env  # noqa: E402
+from spiral_envs.protocols import Discriminator  # noqa: E402
+
+torch.set_num_threads(1)
+register_fake_env()
+
+SMALL = [
+    "--channels",
+    "8",
+    "--res_blocks",
+    "1",
+    "--hidden",
+    "32",
+    "--lstm",
+    "32",
+    "--disc_channels",
+    "8",
+    "--progress",
+    "false",
+    "--tensorboard",
+    "false",
+]
+
+
+def small_cfg(tmp_path, **kw) -> TrainConfig:
+    base = dict(
+        env_id="FakePaint-v0",
+        num_envs=4,
+        total_steps=48,
+        out_dir=str(tmp_path),
+        channels=8,
+        res_blocks=1,
+        hidden=32,
+        lstm=32,
+        disc_channels=8,
+        progress=False,
+        tensorboard=False,
+        sample_every=0,
+        checkpoint_every=1000,
+        threads=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# --- config -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "field,value,msg",
+    [
+        ("num_envs", 0, "num_envs = 0: accepted >= 1"),
+        ("gamma", 1.5, "gamma = 1.5: accepted 0.0..1.0"),
+        ("reward", "psnr", "reward = 'psnr': accepted one of"),
+        ("disc", "wgan", "disc = 'wgan': accepted one of"),
+        ("lr", float("nan"), "lr = nan: accepted a finite number"),
+        ("device", "tpu", "device = 'tpu'"),
+    ],
+)
+def test_config_validation_names_field_and_range(field, value, msg):
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(".", r"\.")):
+        TrainConfig(**{field: value})
+
+
+def test_config_roundtrip_and_unknown_field():
+    c = TrainConfig(num_envs=3, env_kwargs={"brush_sizes": [2, 4]})
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    with pytest.raises(ValueError, match="unknown config fields"):
+        TrainConfig.from_dict({"num_env": 3})
+
+
+# --- losses -----------------------------------------------------------------------------------
+def test_a2c_loss_matches_hand_computation():
+    logp = torch.tensor([[-1.0, -2.0], [-0.5, -1.5]])
+    ent = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    val = torch.tensor([[0.5, 0.0], [1.0, -1.0]])
+    rew = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    adv, ret = gae_advantages(rew, val, gamma=1.0, lam=1.0)
+    # returns-to-go: [[1, 2], [1, 2]]; advantages = returns - values
+    assert torch.allclose(ret, torch.tensor([[1.0, 2.0], [1.0, 2.0]]))
+    assert torch.allclose(adv, torch.tensor([[0.5, 2.0], [0.0, 3.0]]))
+    loss = a2c_loss(logp, ent, val, adv, ret, ent_coef=0.1, vf_coef=0.5, normalize_advantage=False)
+    policy = -(0.5 * -1 + 2 * -2 + 0 * -0.5 + 3 * -1.5) / 4  # = 9/4
+    value = ((1 - 0.5) ** 2 + 2**2 + 0**2 + 3**2) / 4  # = 13.25/4
+    entropy = -(1 + 2 + 3 + 4) / 4
+    assert loss.policy.item() == pytest.approx(policy)
+    assert loss.value.item() == pytest.approx(value)
+    assert loss.entropy.item() == pytest.approx(entropy)
+    assert loss.total.item() == pytest.approx(policy + 0.1 * entropy + 0.5 * value)
+    # normalised advantages: zero mean, unit (unbiased) std
+    a = adv.flatten()
+    an = (a - a.mean()) / a.std()
+    ln = a2c_loss(logp, ent, val, adv, ret, 0.1, 0.5, normalize_advantage=True)
+    assert ln.policy.item() == pytest.approx(-(an * logp.flatten()).mean().item(), rel=1e-5)
+
+
+def test_gae_discount_and_lambda():
+    rew = torch.tensor([[1.0], [1.0], [1.0]])
+    val = torch.zeros(3, 1)
+    _, ret = gae_advantages(rew, val, gamma=0.5, lam=1.0)
+    assert ret.flatten().tolist() == pytest.approx([1.75, 1.5, 1.0])
+    val = torch.tensor([[1.0], [2.0], [3.0]])
+    adv, _ = gae_advantages(rew, val, gamma=1.0, lam=0.0)  # one-step TD errors
+    assert adv.flatten().tolist() == pytest.approx([2.0, 2.0, -2.0])
+
+
+def test_vtrace_on_policy_equals_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    rew, val = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    lp = torch.randn(5, 3, generator=g)
+    vs, pg = vtrace(lp, lp, rew, val, gamma=1.0)
+    adv, ret = gae_advantages(rew, val, 1.0, 1.0)
+    assert torch.allclose(vs, ret, atol=1e-5)
+    assert torch.allclose(pg, adv, atol=1e-5)
+    # a stale, much less likely action gets its importance weight clipped/reduced
+    vs2, pg2 = vtrace(lp + 3.0, lp, rew, val, gamma=1.0)
+    assert torch.allclose(
+        pg2, math.exp(-3.0) * (rew + torch.cat([vs2[1:], torch.zeros(1, 3)]) - val), atol=1e-5
+    )
+
+
+def test_gradient_penalty_of_linear_critic():
+    w = torch.tensor([3.0, 4.0])  # ||grad|| = 5 everywhere -> penalty (5 - 1)^2 = 16
+    critic = lambda x: x @ w  # noqa: E731
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(16.0)
+    w2 = torch.tensor([0.6, 0.8])  # unit gradient -> zero penalty
+    assert gradient_penalty(lambda x: x @ w2, real, fake).item() == pytest.approx(0.0, abs=1e-6)
+    # and it is differentiable in the critic's weights (create_graph)
+    wp = torch.tensor([3.0, 4.0], requires_grad=True)
+    gradient_penalty(lambda x: x @ wp, real, fake).backward()
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    assert torch.allclose(wp.grad, 2 * 4 * torch.tensor([3.0, 4.0]) / 5)
+
+
+# --- masked autoregressive log-probs ------------------------------------------------------------
+def test_masked_log_prob_and_entropy_leave_out_ignored_subactions():
+    spec = FakePaintEnv().action_spec  # flag, end (ungated), control, size, pressure (gated)
+    g = torch.Generator().manual_seed(1)
+    logits = [torch.randn(2, c.size, generator=g) for c in spec.components]
+    actions = torch.tensor([[0, 5, 7, 1, 2], [1, 5, 7, 1, 2]])
+    lp, ent, mask = masked_log_prob_entropy(spec, logits, actions)
+    assert mask.tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    np.testing.assert_array_equal(mask.numpy().astype(bool), spec.active_mask(actions.numpy()))
+    for i in range(2):
+        want_lp, want_ent = 0.0, 0.0
+        for k, lg in enumerate(logits):
+            if not mask[i, k]:
+                continue
+            p = torch.softmax(lg[i], -1)
+            want_lp += torch.log(p[actions[i, k]]).item()
+            want_ent += -(p * p.log()).sum().item()
+        assert lp[i].item() == pytest.approx(want_lp, rel=1e-5)
+        assert ent[i].item() == pytest.approx(want_ent, rel=1e-5)
+    # changing an ignored sub-action of a move changes nothing
+    a2 = actions.clone()
+    a2[0, 2:] = torch.tensor([1, 0, 0])
+    lp2, ent2, _ = masked_log_prob_entropy(spec, logits, a2)
+    assert lp2[0].item() == pytest.approx(lp[0].item())
+
+
+@pytest.mark.parametrize("conditional,color", [(True, False), (False, True)])
+def test_policy_act_and_evaluate_agree(conditional, color):
+    torch.manual_seed(0)
+    env = FakePaintEnv(conditional=conditional, color=color)
+    import gymnasium as gym
+
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: FakePaintEnv(conditional=conditional, color=color)] * 3
+    )
+    pol = PolicyNet(
+        env.action_spec,
+        env.observation_space["canvas"].shape,
+        conditional,
+        NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16),
+        max_step=4,
+    )
+    r = Actor(envs, pol).collect(seeds=[0, 1, 2])
+    t, b, k = r.actions.shape
+    assert (t, b, k) == (4, 3, len(env.action_spec))
+    assert r.canvases.shape == (5, 3, 16, 16, 3 if color else 1)
+    assert (r.targets is not None) == conditional and (r.noise is not None) != conditional
+    tt = lambda x: None if x is None else torch.from_numpy(x)  # noqa: E731
+    out = pol.evaluate(tt(r.canvases[:-1]), tt(r.targets), tt(r.steps), tt(r.actions), tt(r.noise))
+    np.testing.assert_allclose(out.log_prob.detach().numpy(), r.log_prob, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out.value.detach().numpy(), r.values, rtol=1e-4, atol=1e-5)
+    assert np.all(r.actions < env.action_spec.nvec)
+    envs.close()
+
+
+# --- discriminator and replay -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind,conditional,complement",
+    [
+        ("wgan-gp", True, False),
+        ("sngan", True, True),
+        ("sngan", False, False),
+        ("wgan-gp", False, False),
+    ],
+)
+def test_discriminator_protocol_and_update(kind, conditional, complement):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    d = DiscriminatorLearner(
+        (16, 16, 1), conditional, kind=kind, complement=complement, channels=8, replay_size=10
+    )
+    assert isinstance(d, Discriminator) and isinstance(d.discriminator, Discriminator)
+    fakes = rng.integers(0, 256, (6, 16, 16, 1), dtype=np.uint8)
+    targets = rng.integers(0, 256, (6, 16, 16, 1), dtype=np.uint8)
+    s = d(fakes, targets if conditional else None)
+    assert s.shape == (6,) and s.dtype == np.float32
+    before = [p.detach().clone() for p in d.critic.parameters()]
+    for _ in range(3):
+        m = d.update(fakes, targets if conditional else None, None if conditional else targets)
+        assert np.isfinite(m.loss)
+    assert len(d.replay) == 10
+    assert any(not torch.equal(a, b) for a, b in zip(before, d.critic.parameters(), strict=True))
+    assert (m.gradient_penalty > 0) == (kind == "wgan-gp")
+
+
+def test_complement_inputs_show_halves():
+    img = torch.ones(1, 1, 4, 4)
+    tgt = 2 * torch.ones(1, 1, 4, 4)
+    m = half_masks(4, 4)
+    x = critic_inputs(img, tgt, m[0:1])  # left half of the image, right half of the target
+    assert x.shape == (1, 2, 4, 4)
+    assert x[0, 0, :, :2].sum() == 0 and x[0, 0, :, 2:].eq(2).all()
+    assert x[0, 1, :, :2].eq(1).all() and x[0, 1, :, 2:].sum() == 0
+
+
+def test_replay_buffer_ring_sample_and_state():
+    buf = ReplayBuffer(5, (2, 2, 1), conditional=True)
+
+    def mk(v):
+        return (
+            np.full((3, 2, 2, 1), v, np.uint8) + np.arange(3, dtype=np.uint8)[:, None, None, None]
+        )
+
+    buf.add(mk(0), mk(100))
+    assert len(buf) == 3
+    buf.add(mk(10), mk(110))  # 6 items into 5 slots: the oldest (value 0) is overwritten
+    assert len(buf) == 5
+    assert sorted(buf.canvases[:, 0, 0, 0].tolist()) == [1, 2, 10, 11, 12]
+    assert np.array_equal(buf.targets[:, 0, 0, 0] - 100, buf.canvases[:, 0, 0, 0])
+    b = buf.sample(np.random.default_rng(0), 7)
+    assert b.canvases.shape == (7, 2, 2, 1) and np.array_equal(b.targets - 100, b.canvases)
+    buf2 = ReplayBuffer(5, (2, 2, 1), conditional=True)
+    buf2.load_state_dict(buf.state_dict())
+    assert np.array_equal(buf2.canvases, buf.canvases) and buf2.next == buf.next
+    buf.add(mk(20)[:1], mk(120)[:1])
+    buf2.add(mk(20)[:1], mk(120)[:1])
+    assert np.array_equal(buf2.canvases, buf.canvases)
+    with pytest.raises(ValueError, match="targets must be given"):
+        buf.add(mk(0))
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(2, (2, 2, 1), False).sample(np.random.default_rng(), 1)
+
+
+# --- reward math -------------------------------------------------------------------------------
+def test_score_rewards_and_stroke_penalties():
+    s = np.array([[0.0, 1.0], [0.5, 1.0], [2.0, 0.0]], np.float32)  # (T+1, B), T = 2
+    assert score_rewards(s, "final").tolist() == [[0, 0], [2, 0]]
+    d = score_rewards(s, "delta")
+    assert d.tolist() == [[0.5, 0.0], [1.5, -1.0]]
+    assert np.allclose(d.sum(0), s[-1] - s[0])
+    spec = FakePaintEnv().action_spec
+    acts = np.zeros((3, 2, len(spec)), np.int64)
+    acts[:, 0, 0] = [1, 1, 0]  # one connected stroke
+    acts[:, 1, 0] = [1, 0, 1]  # two disjoint strokes
+    final = np.full((2, 4, 4, 1), 255, np.uint8)
+    final[0, 0, 0] = 0  # env 0 has ink, env 1 is blank
+    pen = stroke_penalties(spec, acts, final, new_stroke_penalty=0.1, blank_penalty=1.0)
+    np.testing.assert_allclose(pen, [[-0.1, -0.1], [0, 0], [0, -1.1]], rtol=1e-6)
+
+
+# --- checkpoints, determinism, NaN, CLIs --------------------------------------------------------
+def test_checkpoint_is_atomic_and_roundtrips(tmp_path):
+    p = tmp_path / "c.pt"
+    save_checkpoint(p, {"a": torch.arange(3), "b": 1})
+    save_checkpoint(p, {"a": torch.arange(4), "b": 2})
+    d = load_checkpoint(p)
+    assert d["b"] == 2 and d["a"].tolist() == [0, 1, 2, 3]
+    assert [f.name for f in tmp_path.iterdir()] == ["c.pt"]  # no temporary files left
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def _params(path):
+    return load_checkpoint(path)["learner"]["policy"]
+
+
+def test_seeded_runs_are_deterministic(tmp_path):
+    from agents.train import train
+
+    train(small_cfg(tmp_path / "a"))
+    train(small_cfg(tmp_path / "b"))
+    pa, pb = _params(tmp_path / "a" / "checkpoint.pt"), _params(tmp_path / "b" / "checkpoint.pt")
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    train(small_cfg(tmp_path / "c", seed=1))
+    pc = _params(tmp_path / "c" / "checkpoint.pt")
+    assert any(not torch.equal(pa[k], pc[k]) for k in pa)
+
+
+@pytest.mark.parametrize("reward", ["discriminator", "l2"])
+def test_resume_continues_exactly(tmp_path, monkeypatch, reward):
+    import agents.train as tr
+
+    kw = dict(total_steps=64, reward=reward, reward_mode="delta", checkpoint_every=2, log_every=1)
+    tr.train(small_cfg(tmp_path / "full", **kw))
+    calls = {"n": 0}
+    real = tr.compute_rewards
+
+    def killed_in_third_iteration(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "compute_rewards", killed_in_third_iteration)
+    cfg = small_cfg(tmp_path / "half", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(cfg)
+    ck = load_checkpoint(tmp_path / "half" / "checkpoint.pt")
+    assert ck["iteration"] == 2 and ck["frames"] == 32
+    tr.train(cfg.replace(resume=True))
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "half" / "checkpoint.pt")
+    assert a["frames"] == b["frames"] == 64
+    pa, pb = a["learner"]["policy"], b["learner"]["policy"]
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    if reward == "discriminator":
+        ca, cb = a["discriminator"]["critic"], b["discriminator"]["critic"]
+        assert all(torch.equal(ca[k], cb[k]) for k in ca)
+        assert np.array_equal(
+            a["discriminator"]["replay"]["canvases"], b["discriminator"]["replay"]["canvases"]
+        )
+    rows = (tmp_path / "half" / "progress.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4  # header + one row per iteration, none duplicated
+    assert rows == (tmp_path / "full" / "progress.csv").read_text().splitlines()[:1] + rows[1:]
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
+    import agents.train as tr
+
+    calls = {"n": 0}
+    real = tr.compute_rewards
+
+    def poisoned(*a, **k):
+        r, s = real(*a, **k)
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            r = r * np.nan
+        return r, s
+
+    monkeypatch.setattr(tr, "compute_rewards", poisoned)
+    cfg = small_cfg(tmp_path, total_steps=160, checkpoint_every=2)
+    with pytest.raises(NonFiniteLossError, match="policy loss is nan.*last good checkpoint"):
+        tr.train(cfg)
+    ck = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ck["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in ck["learner"]["policy"].values())
+    calls["n"] = 2  # the next call is poisoned
+    rc = tr.main(
+        [
+            "--out_dir",
+            str(tmp_path / "cli"),
+            "--env_id",
+            "FakePaint-v0",
+            "--num_envs",
+            "2",
+            "--total_steps",
+            "40",
+            *SMALL,
+        ]
+    )
+    assert rc == 1
+    assert "training stopped" in capsys.readouterr().err
+
+
+def test_train_and_eval_commands_smoke(tmp_path, capsys):
+    from agents.evaluate import main as eval_main
+    from agents.train import main as train_main
+
+    out = tmp_path / "run"
+    rc = train_main(
+        [
+            "--env_id",
+            "FakePaint-v0",
+            "--num_envs",
+            "4",
+            "--total_steps",
+            "48",
+            "--out_dir",
+            str(out),
+            "--sample_every",
+            "1",
+            "--eval_every",
+            "2",
+            "--eval_episodes",
+            "4",
+            "--disc",
+            "sngan",
+            "--disc_complement",
+            *SMALL,
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "final metrics" in text and "eval/l2=" in text
+    for f in ("checkpoint.pt", "samples.png", "episode.gif", "progress.csv", "metrics.json"):
+        assert (out / f).is_file(), f
+    rc = eval_main(
+        [
+            str(out / "checkpoint.pt"),
+            "--episodes",
+            "6",
+            "--num_envs",
+            "4",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
+    assert rc == 0
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert 0 <= m["l2"] <= 1 and m["psnr"] > 0 and m["episodes"] >= 6
+    progs = json.loads((tmp_path / "ev" / "programs.json").read_text())["programs"]
+    assert len(progs) == 6 and len(progs[0]) == 4
+    assert (tmp_path / "ev" / "programs" / "episode_000.svg").read_text().startswith("<svg")
+    assert train_main(["--num_envs", "0"]) == 2
+    assert "num_envs = 0: accepted >= 1" in capsys.readouterr().err
+
+
+def test_unconditional_l2_is_refused(tmp_path):
+    from agents.train import train
+
+    with pytest.raises(ValueError, match="needs a conditional env"):
+        train(small_cfg(tmp_path, env_id="FakePaint-Uncond-v0", reward="l2"))
+
+
+def test_program_decoding_and_svg():
+    spec = FakePaintEnv().action_spec  # grid 8 over 16 px
+    acts = np.array([[0, 9, 0, 0, 0], [1, 18, 10, 2, 3]])
+    prog = decode_program(spec, acts, canvas_size=16)
+    assert prog[0] == {
+        "action": dict(zip(spec.names, [0, 9, 0, 0, 0], strict=True)),
+        "type": "move",
+        "end": [2.0, 2.0],
+    }
+    assert prog[1]["type"] == "stroke" and prog[1]["start"] == [2.0, 2.0]
+    assert prog[1]["end"] == [4.0, 4.0] and prog[1]["control"] == [4.0, 2.0]
+    assert prog[1]["size"] == 3.0 and prog[1]["pressure"] == 1.0
+    svg = program_to_svg(prog, 16)
+    assert svg.count("<path") == 1 and "Q 4.00 2.00 4.00 4.00" in svg
