@@ -87,6 +87,12 @@ class TrainConfig:
     )
     # --- policy network (paper: channels 32, res_blocks 8, hidden 256, lstm 256) -------------
     channels: int = _f(32, "Conv channels of the policy encoder.", low=1)
+    stem_stride: int = _f(
+        8,
+        "Encoder stem: 1 = paper (5x5 conv at full resolution, then 3 stride-2 convs); 2/4/8 = "
+        "a patchify conv of that stride (then stride-2 convs down to H/8): cheaper on CPU.",
+        choices=(1, 2, 4, 8),
+    )
     res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
     hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)
     lstm: int = _f(
@@ -109,7 +115,9 @@ class TrainConfig:
     disc_beta1: float = _f(0.5, "Discriminator Adam beta1 (paper 0.5).", low=0.0, high=1.0)
     disc_beta2: float = _f(0.999, "Discriminator Adam beta2 (paper 0.999).", low=0.0, high=1.0)
     gp_weight: float = _f(10.0, "WGAN-GP gradient penalty weight (paper 10).", low=0.0)
-    disc_channels: int = _f(32, "Conv channels of the discriminator's first layer.", low=1)
+    disc_channels: int = _f(
+        16, "Conv channels of the discriminator's first layer (doubled per layer, up to 4x).", low=1
+    )
     disc_updates: int = _f(1, "Discriminator updates per policy update.", low=0)
     disc_batch: int = _f(64, "Fake (and real) images per discriminator update.", low=1)
     replay_size: int = _f(4096, "Replay buffer of past final renderings (0 disables).", low=0)

@@ -47,11 +47,19 @@ class Critic(nn.Module):
     Args:
         in_channels: ``C`` (unconditional) or ``2C`` (conditional pair).
         size: Image height/width (square, divisible by 16).
-        ch: Channels of the first conv, doubled at each of the 4 stride-2 convs (capped at 8x).
+        ch: Channels of the first conv, doubled at each of the 4 stride-2 convs up to ``max_mult``
+            times ``ch``.
         spectral: Wrap every layer in spectral normalisation (SN-GAN).
     """
 
-    def __init__(self, in_channels: int, size: int = 64, ch: int = 32, spectral: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        size: int = 64,
+        ch: int = 16,
+        spectral: bool = False,
+        max_mult: int = 4,
+    ):
         super().__init__()
         sn = spectral_norm if spectral else (lambda m: m)
         layers: list[nn.Module] = []
@@ -59,7 +67,7 @@ class Critic(nn.Module):
         s = size
         for _ in range(4):
             layers += [sn(nn.Conv2d(c_in, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
-            c_in, c, s = c, min(2 * c, 8 * ch), s // 2
+            c_in, c, s = c, min(2 * c, max_mult * ch), s // 2
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.out = sn(nn.Linear(c_in * s * s, 1))
 
@@ -199,7 +207,7 @@ class DiscriminatorLearner:
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         gp_weight: float = 10.0,
-        channels: int = 32,
+        channels: int = 16,
         replay_size: int = 4096,
         replay_fraction: float = 0.5,
         device: torch.device | str = "cpu",

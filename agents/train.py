@@ -180,6 +180,7 @@ def evaluate_policy(
 def net_config(cfg: TrainConfig) -> NetConfig:
     return NetConfig(
         channels=cfg.channels,
+        stem_stride=cfg.stem_stride,
         res_blocks=cfg.res_blocks,
         hidden=cfg.hidden,
         lstm=cfg.lstm,
