@@ -206,6 +206,6 @@ def test_custom_configuration():
     obs, _ = env.reset(seed=0)
     assert obs["canvas"].shape == (48, 48, 3) and obs["target"].shape == (48, 48, 3)
     assert env.action_space.nvec.tolist() == [2, 256, 256, 2, 10, 20, 20, 20]
-    for t in range(5):
+    for _ in range(5):
         obs, _, terminated, _, _ = env.step(env.action_space.sample())
     assert terminated

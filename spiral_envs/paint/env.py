@@ -55,7 +55,7 @@ class PaintEnv(gym.Env):
     | component | choices | meaning |
     |-----------|---------|---------|
     | flag      | 2 | 1 = paint a stroke, 0 = move (pen up) |
-    | end       | grid² | end point, flat index ``row * grid + col``; pixel ``canvas * idx / grid`` |
+    | end       | grid² | end point, flat ``row * grid + col``; pixel ``canvas * idx / grid`` |
     | control   | grid² | Bézier control point, same lattice |
     | size      | len(brush_sizes) | brush radius in pixels of the agent's canvas |
     | pressure  | pressure_levels | ``linspace(0.1, 1, pressure_levels)``; opacity ``(0.8+0.2p)p`` |
