@@ -93,10 +93,12 @@ def test_pen_starts_top_left_and_pressure_ramps(env):
     obs, *_ = env.step(
         action(env, flag=1, end=cell(env, 30, 0), control=cell(env, 15, 0), size=2, pressure=9)
     )
-    row = ink(obs["canvas"])[1]
+    band = ink(obs["canvas"])[0:3]
     # Pressure goes from 0 (pen just put down) to 1: ink grows along the stroke.
-    assert row[4] < row[30] < row[56]
-    assert row[61] == pytest.approx(255 * brush_alpha(1.0), abs=8)  # round end, full pressure
+    start, middle, end = (band[:, x : x + 8].mean() for x in (2, 28, 52))
+    assert start < middle < end
+    # At full pressure the dry brush deposits alpha(1) through a grain of 0.45..1.
+    assert 0.45 * 255 * brush_alpha(1.0) - 2 <= band[1, 61] <= 255 * brush_alpha(1.0)
     stroke = env.unwrapped.program.steps[0]
     assert stroke.start == (0.0, 0.0) and stroke.pressure == (0.0, 1.0)
     # The next stroke starts at the previous pressure.

@@ -7,12 +7,16 @@ The brush approximates the original SPIRAL environment's libmypaint ``classic/dr
   pressure along the stroke (a linear gradient from start to end point);
 * the stroke is a quadratic Bézier curve, anti-aliased, with round (soft) ends; its width is the
   brush diameter;
+* the paint is laid through a fixed "paper grain" texture (smooth multi-scale noise, opacity
+  factor 0.45..1), offset per stroke by a hash of its geometry, which gives the dry brush's
+  uneven, cloud-like deposit instead of a flat tube; the texture is defined in canvas units, so a
+  program re-rendered at a higher resolution shows the same grain, smoother;
 * on a single stroke the paint does not pile up where the curve crosses itself, as one pass of a
   real brush.
 
-One cairo stroke call per step keeps a step within about twice the cost of the bare stroke (see
-``benchmarks/bench_paint.py``). libmypaint's jittered, cloud-like dabs are not reproduced: pixel
-equality with the original was never a goal.
+A paint step is one cairo stroke into a group masked by the texture, about twice the cost of a
+bare stroke; with random actions (half of them moves) an env step stays near the cost of one bare
+stroke (see ``benchmarks/bench_paint.py``). Pixel equality with libmypaint is not a goal.
 """
 
 from __future__ import annotations
@@ -23,6 +27,37 @@ import numpy as np
 from spiral_envs.paint.strokes import Stroke
 
 __all__ = ["CairoPainter", "brush_alpha", "render_strokes"]
+
+_TEXTURE_SIZE = 128  # texture pixels per canvas side
+_texture_surface: cairo.ImageSurface | None = None
+
+
+def grain_texture(size: int = _TEXTURE_SIZE, seed: int = 1234) -> np.ndarray:
+    """The brush's paper-grain opacity factors, ``float (size, size)`` in ``[0.45, 1]``.
+
+    Smooth noise from three octaves (8, 16 and 32 cells per side), fixed by ``seed`` so every
+    process paints the same pixels.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    acc = np.zeros((size, size))
+    for cells, weight in ((8, 0.5), (16, 0.3), (32, 0.2)):
+        small = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
+        acc += weight * np.asarray(small.resize((size, size), Image.Resampling.BICUBIC)) / 255.0
+    acc = (acc - acc.min()) / (acc.max() - acc.min())
+    return np.clip(0.45 + 0.6 * acc, 0.0, 1.0)
+
+
+def _texture() -> cairo.ImageSurface:
+    global _texture_surface
+    if _texture_surface is None:
+        surface = cairo.ImageSurface(cairo.FORMAT_A8, _TEXTURE_SIZE, _TEXTURE_SIZE)
+        pixels = np.ndarray((_TEXTURE_SIZE, surface.get_stride()), np.uint8, surface.get_data())
+        pixels[:, :_TEXTURE_SIZE] = np.rint(grain_texture() * 255).astype(np.uint8)
+        surface.mark_dirty()
+        _texture_surface = surface
+    return _texture_surface
 
 
 def brush_alpha(pressure: float) -> float:
@@ -51,6 +86,12 @@ class CairoPainter:
         self._ctx = cairo.Context(self._surface)
         self._ctx.set_line_cap(cairo.LINE_CAP_ROUND)
         self._ctx.set_line_join(cairo.LINE_JOIN_ROUND)
+        self._grain = cairo.SurfacePattern(_texture())
+        self._grain.set_extend(cairo.EXTEND_REFLECT)
+        self._grain.set_filter(
+            cairo.FILTER_GOOD if self.size > _TEXTURE_SIZE else cairo.FILTER_FAST
+        )
+        self._grain_scale = _TEXTURE_SIZE / self.size
         stride = self._surface.get_stride()
         buf = self._surface.get_data()
         if channels == 1:
@@ -81,6 +122,7 @@ class CairoPainter:
         a0 = brush_alpha(item.pressure[0])
         a1 = brush_alpha(item.pressure[1])
         ctx = self._ctx
+        ctx.push_group()
         if a0 == a1 or (x0 == x1 and y0 == y1):
             ctx.set_source_rgba(r, g, b, a1)
         else:
@@ -102,6 +144,14 @@ class CairoPainter:
         )
         ctx.set_line_width(2.0 * item.radius * s)
         ctx.stroke()
+        ctx.pop_group_to_source()
+        # Texture offset from the stroke's geometry (canvas units): deterministic, varied.
+        ex, ey = item.end
+        sx, sy = item.start
+        m = cairo.Matrix(self._grain_scale, 0.0, 0.0, self._grain_scale)
+        offset = cairo.Matrix(x0=float(int(97 * ex + 31 * sy)), y0=float(int(89 * ey + 43 * sx)))
+        self._grain.set_matrix(m.multiply(offset))
+        ctx.mask(self._grain)
 
     def canvas(self) -> np.ndarray:
         self._surface.flush()
