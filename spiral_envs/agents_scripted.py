@@ -31,8 +31,8 @@ class ScriptedTracer:
 
     Greyscale: pick up to ``episode_length`` well-spread grid points on the target's ink (farthest
     point sampling), visit them in nearest-neighbour order, and paint between consecutive points
-    when the straight line between them stays on ink, else lift the pen. Colour: paint short,
-    wide strokes coloured like the target under them, coarse to fine.
+    when the straight line between them stays on ink, else lift the pen. Colour: chain strokes
+    between random points, each coloured like the target along its path, wide to narrow.
     """
 
     def __init__(self, env, seed: int | None = None) -> None:
@@ -109,20 +109,18 @@ class ScriptedTracer:
         h = target.shape[0]
         radii = self.spec["size"].values
         plan = []
+        pen = np.zeros(2)
         for i in range(n):
             frac = i / max(1, n - 1)
-            radius = 0.25 * h * (1 - frac) + 0.05 * h * frac  # coarse to fine
+            radius = 0.3 * h * (1 - frac) + 0.06 * h * frac  # coarse to fine
             size = int(np.argmin(np.abs(radii - radius)))
-            c = self.rng.uniform(0.15, 0.85, 2)
-            d = self.rng.normal(0, 0.08, 2)
-            a, b = np.clip(c - d, 0, 1), np.clip(c + d, 0, 1)
-            px = np.clip((np.stack([a, c, b]) * h).astype(int), 0, h - 1)
-            r = max(1, int(radius / 2))
-            patch = [
-                target[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1].reshape(-1, 3)
-                for x, y in px
-            ]
-            rgb = np.concatenate(patch).mean(axis=0) / 255.0
-            plan.append(self._action(0, a))
-            plan.append(self._action(1, b, c, size, -1, rgb))
-        return plan[:n]
+            end = self.rng.uniform(0.1, 0.9, 2)
+            control = np.clip((pen + end) / 2 + self.rng.normal(0, 0.1, 2), 0, 1)
+            # Colour of the target along the stroke, where the brush will lay it.
+            t = np.linspace(0, 1, 7)[:, None]
+            curve = (1 - t) ** 2 * pen + 2 * (1 - t) * t * control + t**2 * end
+            px = np.clip((curve * h).astype(int), 0, h - 1)
+            rgb = target[px[:, 1], px[:, 0]].mean(axis=0) / 255.0
+            plan.append(self._action(1, end, control, size, -1, rgb))
+            pen = end
+        return plan
