@@ -272,13 +272,15 @@ def load_dataset(
         else:
             warnings.warn(f"SPIRAL_DATA_DIR={env!r} is not a folder; ignoring it", stacklevel=2)
         looked += _looked_in(spec, root, spec.env_root_ok)
+    else:
+        looked.append(f"$SPIRAL_DATA_DIR/{spec.name} (SPIRAL_DATA_DIR is not set)")
 
     cached = cache_root() / spec.name
     if cached.is_dir():
         found = _search(spec, cached, split)
         if found is not None:
             return _from_found(spec, split, size, found)
-    looked += _looked_in(spec, cached)
+    looked.append(str(cached))
 
     if spec.embedded:
         path = embedded.embedded_path(spec.name)
