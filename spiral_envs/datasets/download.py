@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
 import sys
 import urllib.error
@@ -188,7 +189,7 @@ def download_file(
                 os.replace(part, dest)
                 return dest
             errors.append(f"{url}: checksum mismatch ({problem})")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             errors.append(f"{url}: {exc}")
         finally:
             if part.exists():

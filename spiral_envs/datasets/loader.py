@@ -85,8 +85,11 @@ def _find_celeba_like(dataset: str) -> Callable[[Path, str], _Found | None]:
 
 
 def _mnist_layout(split: str) -> str:
-    names = mnist.candidate_names(split, "images")
-    return f"the MNIST IDX files ({' or '.join(names)}, and the labels file beside it)"
+    names = [n for n in mnist.candidate_names(split, "images") if not n.endswith(".gz")]
+    return (
+        f"the MNIST IDX files ({' or '.join(n + '[.gz]' for n in names)}, with the labels "
+        "file beside it)"
+    )
 
 
 def _omniglot_layout(split: str) -> str:
@@ -255,9 +258,14 @@ def load_dataset(
             looked = _looked_in(spec, root)
             if spec.name == "celeba":
                 raise FileNotFoundError(celeba.celeba_instructions(looked))
+            hint = (
+                f"; `spiral-download {spec.name} --dir DIR` fetches the official files"
+                if spec.name in ("mnist", "omniglot")
+                else ""
+            )
             raise FileNotFoundError(
                 f"no {spec.name} {split!r} data in data_dir {str(root)!r}: expected "
-                f"{spec.layout(split)} in one of {', '.join(looked)}"
+                f"{spec.layout(split)} in one of {', '.join(looked)}{hint}"
             )
         return _from_found(spec, split, size, found)
 
