@@ -9,6 +9,8 @@ import io
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -785,3 +787,13 @@ def test_download_cli_misc(capsys: pytest.CaptureFixture) -> None:
     assert "mmlab.ie.cuhk.edu.hk" in out and "ship with spiral-gym" in out
     with pytest.raises(SystemExit):
         dl.main(["cifar10"])
+
+
+def test_download_module_runs_as_script(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "SPIRAL_CACHE_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "spiral_envs.datasets.download"]
+    done = subprocess.run([*cmd, "celeba"], capture_output=True, text=True, env=env, check=True)
+    assert "list_eval_partition.txt" in done.stdout
+    bad = subprocess.run([*cmd, "nope"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

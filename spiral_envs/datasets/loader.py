@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import warnings
@@ -17,6 +18,7 @@ from spiral_envs.datasets._cache import RawSet, cache_root, fingerprint, materia
 __all__ = ["available_datasets", "load_dataset"]
 
 MAX_SIZE = 1024
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -255,9 +257,9 @@ def load_dataset(
             raise PermissionError(f"data_dir {str(root)!r} for {spec.name} is not readable")
         found = _search(spec, root, split)
         if found is None:
-            looked = _looked_in(spec, root)
+            tried = _looked_in(spec, root)
             if spec.name == "celeba":
-                raise FileNotFoundError(celeba.celeba_instructions(looked))
+                raise FileNotFoundError(celeba.celeba_instructions(tried))
             hint = (
                 f"; `spiral-download {spec.name} --dir DIR` fetches the official files"
                 if spec.name in ("mnist", "omniglot")
@@ -265,7 +267,7 @@ def load_dataset(
             )
             raise FileNotFoundError(
                 f"no {spec.name} {split!r} data in data_dir {str(root)!r}: expected "
-                f"{spec.layout(split)} in one of {', '.join(looked)}{hint}"
+                f"{spec.layout(split)} in one of {', '.join(tried)}{hint}"
             )
         return _from_found(spec, split, size, found)
 
@@ -292,6 +294,11 @@ def load_dataset(
 
     if spec.embedded:
         path = embedded.embedded_path(spec.name)
+        logger.info(
+            "%s: no files found (looked in %s); using the small subset shipped with spiral-gym",
+            spec.name,
+            ", ".join(looked),
+        )
         return materialise(
             name=f"{spec.name}-{split}",
             tag=f"{spec.name}-{split}-embedded",
