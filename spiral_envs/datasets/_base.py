@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -145,8 +146,15 @@ class ArrayDataset:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         images = self._images
-        if isinstance(images, np.memmap) and isinstance(images.filename, str):
-            state["_images"] = ("__mmap__", images.filename)
+        if isinstance(images, np.memmap) and images.filename is not None and images.mode == "r":
+            filename = os.fspath(images.filename)
+            try:  # only a whole .npy file can be re-opened by name
+                probe = np.load(filename, mmap_mode="r")
+                whole = probe.shape == images.shape and probe.dtype == images.dtype
+            except Exception:
+                whole = False
+            if whole:
+                state["_images"] = ("__mmap__", filename)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -162,10 +162,15 @@ CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 
 
 def celeba_instructions(looked_in: list[str] | None = None) -> str:
-    """How to obtain CelebA and where to put it (it is never bundled or downloaded)."""
-    lines = ["CelebA was not found."]
-    if looked_in:
-        lines.append("Looked in: " + ", ".join(looked_in) + ".")
+    """How to obtain CelebA and where to put it (it is never bundled or downloaded).
+
+    Args:
+        looked_in: The folders searched, for a "not found" message; ``None`` for plain
+            instructions.
+    """
+    lines = []
+    if looked_in is not None:
+        lines.append("CelebA was not found. Looked in: " + ", ".join(looked_in) + ".")
     lines += [
         "CelebA's licence forbids redistribution, so spiral-gym never bundles or downloads it.",
         f"1. Get it from the official site {CELEBA_URL} (agreeing to its terms): the",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import warnings
@@ -17,6 +18,7 @@ from spiral_envs.datasets._cache import RawSet, cache_root, fingerprint, materia
 __all__ = ["available_datasets", "load_dataset"]
 
 MAX_SIZE = 1024
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,11 @@ def _find_celeba_like(dataset: str) -> Callable[[Path, str], _Found | None]:
 
 
 def _mnist_layout(split: str) -> str:
-    names = mnist.candidate_names(split, "images")
-    return f"the MNIST IDX files ({' or '.join(names)}, and the labels file beside it)"
+    names = [n for n in mnist.candidate_names(split, "images") if not n.endswith(".gz")]
+    return (
+        f"the MNIST IDX files ({' or '.join(n + '[.gz]' for n in names)}, with the labels "
+        "file beside it)"
+    )
 
 
 def _omniglot_layout(split: str) -> str:
@@ -252,12 +257,17 @@ def load_dataset(
             raise PermissionError(f"data_dir {str(root)!r} for {spec.name} is not readable")
         found = _search(spec, root, split)
         if found is None:
-            looked = _looked_in(spec, root)
+            tried = _looked_in(spec, root)
             if spec.name == "celeba":
-                raise FileNotFoundError(celeba.celeba_instructions(looked))
+                raise FileNotFoundError(celeba.celeba_instructions(tried))
+            hint = (
+                f"; `spiral-download {spec.name} --dir DIR` fetches the official files"
+                if spec.name in ("mnist", "omniglot")
+                else ""
+            )
             raise FileNotFoundError(
                 f"no {spec.name} {split!r} data in data_dir {str(root)!r}: expected "
-                f"{spec.layout(split)} in one of {', '.join(looked)}"
+                f"{spec.layout(split)} in one of {', '.join(tried)}{hint}"
             )
         return _from_found(spec, split, size, found)
 
@@ -272,16 +282,23 @@ def load_dataset(
         else:
             warnings.warn(f"SPIRAL_DATA_DIR={env!r} is not a folder; ignoring it", stacklevel=2)
         looked += _looked_in(spec, root, spec.env_root_ok)
+    else:
+        looked.append(f"$SPIRAL_DATA_DIR/{spec.name} (SPIRAL_DATA_DIR is not set)")
 
     cached = cache_root() / spec.name
     if cached.is_dir():
         found = _search(spec, cached, split)
         if found is not None:
             return _from_found(spec, split, size, found)
-    looked += _looked_in(spec, cached)
+    looked.append(str(cached))
 
     if spec.embedded:
         path = embedded.embedded_path(spec.name)
+        logger.info(
+            "%s: no files found (looked in %s); using the small subset shipped with spiral-gym",
+            spec.name,
+            ", ".join(looked),
+        )
         return materialise(
             name=f"{spec.name}-{split}",
             tag=f"{spec.name}-{split}-embedded",

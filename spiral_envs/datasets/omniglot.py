@@ -144,19 +144,18 @@ class _Entry:
     filename: str
     container: Path  # a folder, or a zip file
     member: str  # path below the folder, or zip member name
+    in_folder: bool
 
     def describe(self) -> str:
-        return (
-            f"{self.container}/{self.member}"
-            if self.container.is_dir()
-            else (f"{self.container}:{self.member}")
-        )
+        sep = "/" if self.in_folder else ":"
+        return f"{self.container}{sep}{self.member}"
 
 
 def _entries(paths: tuple[Path, ...]) -> list[_Entry]:
     entries: dict[str, _Entry] = {}
     for container in paths:
-        if container.is_dir():
+        in_folder = container.is_dir()
+        if in_folder:
             members = [p.relative_to(container).as_posix() for p in container.rglob("*.png")]
         else:
             try:
@@ -179,7 +178,7 @@ def _entries(paths: tuple[Path, ...]) -> list[_Entry]:
             # The same PNG in two minimal splits (Greek, Latin) is kept once.
             entries.setdefault(
                 "/".join(parts[-3:]),
-                _Entry(parts[-3], parts[-2], parts[-1], container, member),
+                _Entry(parts[-3], parts[-2], parts[-1], container, member, in_folder),
             )
     if not entries:
         where = ", ".join(str(p) for p in paths)
@@ -227,7 +226,7 @@ def read_omniglot(source: OmniglotSource, split: str) -> RawSet:
         zips: dict[Path, zipfile.ZipFile] = {}
         try:
             for e in entries:
-                if e.container.is_dir():
+                if e.in_folder:
                     data = (e.container / e.member).read_bytes()
                 else:
                     if e.container not in zips:
