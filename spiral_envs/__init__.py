@@ -11,6 +11,7 @@ See :data:`spiral_envs.ENV_IDS` for every id.
 """
 
 from spiral_envs.actions import ActionComponent, ActionSpec
+from spiral_envs.datasets import load_dataset
 from spiral_envs.protocols import Discriminator, ImageDataset, Renderer
 from spiral_envs.registration import ENV_IDS, PAINT_IDS, register_envs
 
@@ -24,5 +25,6 @@ __all__ = [
     "Discriminator",
     "ImageDataset",
     "Renderer",
+    "load_dataset",
 ]
 __version__ = "0.1.0"

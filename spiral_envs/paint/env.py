@@ -102,8 +102,9 @@ class PaintEnv(gym.Env):
     * ``dataset``: ``"mnist"``, ``"omniglot"``, ``"celeba"`` or ``"faces"``.
     * ``conditional``: observe the target (reconstruction), default ``False``.
     * ``split``: dataset split, e.g. ``"train"`` / ``"test"``.
-    * ``data_dir``: where the dataset files are; default ``$SPIRAL_DATA_DIR``, then the cache,
-      then the small data shipped with the package (not for CelebA).
+    * ``data_dir``: where the dataset files are; default ``$SPIRAL_DATA_DIR``, then the cache
+      (``spiral-download`` puts files there), then the small subsets shipped with the package
+      (not for CelebA, whose licence forbids it). :attr:`data_source` says which was used.
     * ``canvas_size`` (64), ``grid`` (32), ``episode_length`` (20).
     * ``brush_sizes``: radii in pixels, default ``(1, 2, 4, 8, 12, 24)`` as the original.
     * ``pressure_levels`` (10), ``color`` (default: by dataset), ``color_levels`` (20).
@@ -171,6 +172,9 @@ class PaintEnv(gym.Env):
 
         data = load_dataset(dataset, split=split, data_dir=data_dir, size=self.canvas_size)
         self.dataset = _ChannelAdapter(data, self.channels)
+        #: Where the targets come from: a file path, or ``"embedded:..."`` for the small subset
+        #: shipped in the package (used when no dataset files are found).
+        self.data_source: str = getattr(data, "source", "unknown")
 
         # Value tables, kept as numpy for users and as Python lists for the hot path.
         points = grid_points(self.grid)
