@@ -81,11 +81,11 @@ def test_spaces_and_spec(env_id, make_env):
 def test_seeded_determinism(env_id, make_env):
     n = 2 * 20 + 3  # crosses two episode ends
     assert_same(rollout(make_env(env_id), 7, n), rollout(make_env(env_id), 7, n))
-    first = rollout(make_env(env_id), 1, 3)
-    other = rollout(make_env(env_id), 2, 3)
+    # Another seed gives another episode (targets and/or actions differ).
+    first, other = rollout(make_env(env_id), 1, 5), rollout(make_env(env_id), 2, 5)
     assert any(
         not np.array_equal(a[0][k], b[0][k]) for a, b in zip(first, other) for k in a[0]
-    ) or first[0][0].keys() == {"canvas", "step"}
+    )
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
