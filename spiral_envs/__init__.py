@@ -1,7 +1,30 @@
-"""spiral-gym environments: painting and 3D scene composition for SPIRAL agents."""
+"""spiral-gym: Gymnasium environments for SPIRAL agents that paint and build 3D scenes.
+
+Importing the package registers its environment ids with Gymnasium::
+
+    import gymnasium as gym
+    import spiral_envs
+
+    env = gym.make("SpiralPaint-MNIST-Cond-v0")
+
+See :data:`spiral_envs.ENV_IDS` for every id.
+"""
 
 from spiral_envs.actions import ActionComponent, ActionSpec
+from spiral_envs.datasets import load_dataset
 from spiral_envs.protocols import Discriminator, ImageDataset, Renderer
+from spiral_envs.registration import ENV_IDS, PAINT_IDS, register_envs
 
-__all__ = ["ActionComponent", "ActionSpec", "Discriminator", "ImageDataset", "Renderer"]
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "PAINT_IDS",
+    "ActionComponent",
+    "ActionSpec",
+    "Discriminator",
+    "ImageDataset",
+    "Renderer",
+    "load_dataset",
+]
 __version__ = "0.1.0"

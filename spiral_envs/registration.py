@@ -1,0 +1,30 @@
+"""The registry table of spiral-gym environment ids, registered on ``import spiral_envs``."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+__all__ = ["ENV_IDS", "PAINT_IDS", "register_envs"]
+
+_PAINT = "spiral_envs.paint.env:PaintEnv"
+
+#: id -> (entry point, kwargs). Every kwarg is JSON-serialisable so ``spec.to_json()`` works.
+_TABLE: dict[str, tuple[str, dict]] = {}
+for _name, _dataset in (
+    ("MNIST", "mnist"),
+    ("Omniglot", "omniglot"),
+    ("CelebA", "celeba"),
+    ("Faces", "faces"),
+):
+    _TABLE[f"SpiralPaint-{_name}-v0"] = (_PAINT, {"dataset": _dataset, "conditional": False})
+    _TABLE[f"SpiralPaint-{_name}-Cond-v0"] = (_PAINT, {"dataset": _dataset, "conditional": True})
+
+PAINT_IDS: tuple[str, ...] = tuple(_TABLE)
+ENV_IDS: tuple[str, ...] = tuple(_TABLE)
+
+
+def register_envs() -> None:
+    """Registers every id of the table (idempotent)."""
+    for env_id, (entry_point, kwargs) in _TABLE.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))

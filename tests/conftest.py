@@ -1,0 +1,62 @@
+"""Shared fixtures: where the real data is, and env construction for every registered id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import spiral_envs
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real data folder {SHARED_DATA} is absent"
+)
+
+
+def make_celeba_dir(root: Path, n: int = 12) -> Path:
+    """Writes a tiny CelebA-layout folder (generated JPEGs, 178x218) and returns it."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = root / "img_align_celeba"
+    images.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(1, n + 1):
+        pixels = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / f"{i:06d}.jpg", quality=90)
+        lines.append(f"{i:06d}.jpg {0 if i <= n - 4 else (1 if i <= n - 2 else 2)}")
+    (root / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def celeba_dir(tmp_path_factory) -> Path:
+    return make_celeba_dir(tmp_path_factory.mktemp("celeba"))
+
+
+def env_kwargs(env_id: str, celeba_dir: Path) -> dict:
+    """Extra kwargs an id needs in tests (CelebA is never bundled: point it at generated files)."""
+    return {"data_dir": str(celeba_dir)} if "CelebA" in env_id else {}
+
+
+@pytest.fixture
+def make_env(celeba_dir):
+    made = []
+
+    def _make(env_id: str, **kwargs):
+        env = gym.make(env_id, **{**env_kwargs(env_id, celeba_dir), **kwargs})
+        made.append(env)
+        return env
+
+    yield _make
+    for env in made:
+        env.close()
+
+
+ALL_IDS = list(spiral_envs.ENV_IDS)
+PAINT_IDS = list(spiral_envs.PAINT_IDS)
