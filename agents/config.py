@@ -93,6 +93,11 @@ class TrainConfig:
         "a patchify conv of that stride (then stride-2 convs down to H/8): cheaper on CPU.",
         choices=(1, 2, 4, 8),
     )
+    spatial_skip: bool = _f(
+        True,
+        "Feed the encoder's feature map to the spatial (end/control) heads' deconvolution, a "
+        "U-Net-like skip (paper: false, the heads see only the LSTM output).",
+    )
     res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
     hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)
     lstm: int = _f(

@@ -57,7 +57,10 @@ def evaluate_checkpoint(
     envs = make_envs(cfg.env_id, min(num_envs, episodes), kw)
     torch.manual_seed(seed)
     try:
-        metrics, rollouts = evaluate_policy(policy, envs, episodes, seed, dev, greedy=greedy)
+        env_programs: list = []
+        metrics, rollouts = evaluate_policy(
+            policy, envs, episodes, seed, dev, greedy=greedy, programs=env_programs
+        )
     finally:
         envs.close()
     metrics = {
@@ -82,19 +85,27 @@ def evaluate_checkpoint(
         )
         size = info.image_shape[1]
         acts = np.concatenate([r.actions.transpose(1, 0, 2) for r in rollouts])[:episodes]
-        programs = [decode_program(info.action_spec, a, size) for a in acts]
+        programs, svgs = [], []
+        for a, env_prog in zip(acts, env_programs[:episodes], strict=True):
+            if hasattr(env_prog, "to_dict") and hasattr(env_prog, "to_svg"):
+                # the env's own stroke program (canvas units, exact pressures, SVG at 256 px)
+                programs.append({"actions": a.tolist(), **env_prog.to_dict()})
+                svgs.append(env_prog.to_svg(256))
+            else:  # decoded from the actions with the spec's value tables
+                prog = decode_program(info.action_spec, a, size)
+                programs.append({"actions": a.tolist(), "steps": prog})
+                svgs.append(program_to_svg(prog, size))
         (out / "programs.json").write_text(
             json.dumps(
                 {
                     "env_id": cfg.env_id,
-                    "canvas_size": size,
-                    "action_spec": info.action_spec.describe(),
+                    "action_names": list(info.action_spec.names),
                     "programs": programs,
                 }
             )
         )
-        for i, prog in enumerate(programs[:svg_count]):
-            (out / "programs" / f"episode_{i:03d}.svg").write_text(program_to_svg(prog, size))
+        for i, svg in enumerate(svgs[:svg_count]):
+            (out / "programs" / f"episode_{i:03d}.svg").write_text(svg)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

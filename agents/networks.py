@@ -42,10 +42,14 @@ class NetConfig:
 
     ``stem_stride`` 2, 4 or 8 replaces the full-resolution stem by a patchify conv (kernel =
     stride), followed by as many 4x4 stride-2 convs as reach ``H/8 x W/8``: much cheaper on CPU.
+    ``spatial_skip`` adds the encoder's ``H/8 x W/8`` feature map (1x1 conv) to the input of the
+    spatial heads' deconvolution, a U-Net-like skip that lets "where to paint" read the canvas
+    and target locally (the paper's heads see only the LSTM output: ``spatial_skip=False``).
     """
 
     channels: int = 32
     stem_stride: int = 8
+    spatial_skip: bool = True
     res_blocks: int = 2
     hidden: int = 256
     lstm: int = 128
@@ -129,23 +133,33 @@ class SpatialHead(nn.Module):
     the last (to the single logit channel).
     """
 
-    def __init__(self, zdim: int, grid: tuple[int, int], ch: int = 8) -> None:
+    def __init__(
+        self, zdim: int, grid: tuple[int, int], ch: int = 8, skip_channels: int = 0
+    ) -> None:
         super().__init__()
         rows, cols = grid
         self.grid = grid
         self.deconv = rows % 4 == 0 and cols % 4 == 0
+        self.skip = None
         if self.deconv:
             self.r0, self.c0, self.ch = rows // 4, cols // 4, ch
             self.fc = nn.Linear(zdim, ch * self.r0 * self.c0)
+            if skip_channels:  # the encoder's feature map joins the deconvolution's input
+                self.skip = nn.Conv2d(skip_channels, ch, 1)
             self.up1 = nn.Conv2d(ch, 4 * ch, 3, padding=1)
             self.up2 = nn.Conv2d(ch, 4, 1)  # 1x1: a matmul, much faster than 3x3 at 4 channels
         else:  # odd grids: a plain linear layer
             self.fc = nn.Linear(zdim, rows * cols)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, fmap: torch.Tensor | None = None) -> torch.Tensor:
         if not self.deconv:
             return self.fc(z)
-        x = F.relu(self.fc(z)).view(-1, self.ch, self.r0, self.c0)
+        x = self.fc(z).view(-1, self.ch, self.r0, self.c0)
+        if self.skip is not None and fmap is not None:
+            if fmap.shape[-2:] != (self.r0, self.c0):
+                fmap = F.interpolate(fmap, size=(self.r0, self.c0), mode="nearest")
+            x = x + self.skip(fmap)
+        x = F.relu(x)
         x = F.relu(F.pixel_shuffle(self.up1(x), 2))
         return F.pixel_shuffle(self.up2(x), 2).flatten(1)
 
@@ -201,21 +215,19 @@ class PolicyNet(nn.Module):
         downs: list[nn.Module] = []
         for _ in range(n_down):
             downs += [nn.ReLU(), nn.Conv2d(ch, ch, 4, stride=2, padding=1)]
-        self.down = nn.Sequential(
-            *downs,
-            *[ResBlock(ch) for _ in range(cfg.res_blocks)],
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(ch * (h // 8) * (w // 8), cfg.hidden),
-            nn.ReLU(),
+        self.down = nn.Sequential(*downs, *[ResBlock(ch) for _ in range(cfg.res_blocks)], nn.ReLU())
+        self.flat = nn.Sequential(
+            nn.Flatten(), nn.Linear(ch * (h // 8) * (w // 8), cfg.hidden), nn.ReLU()
         )
         self.core = nn.LSTM(cfg.hidden, cfg.lstm)
         self.value_head = nn.Linear(cfg.lstm, 1)
         heads, embeds, mixers = [], [], []
+        skip = ch if cfg.spatial_skip else 0
         for comp in spec.components:
-            heads.append(
-                SpatialHead(cfg.lstm, comp.grid) if comp.spatial else nn.Linear(cfg.lstm, comp.size)
-            )
+            if comp.spatial:
+                heads.append(SpatialHead(cfg.lstm, comp.grid, skip_channels=skip))
+            else:
+                heads.append(nn.Linear(cfg.lstm, comp.size))
             embeds.append(nn.Embedding(comp.size, cfg.embed))
             mixers.append(
                 nn.Sequential(
@@ -241,8 +253,8 @@ class PolicyNet(nn.Module):
         prev_action: torch.Tensor,
         prev_valid: torch.Tensor,
         noise: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Observation batch -> ``(N, hidden)`` features.
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Observation batch -> ``(N, hidden)`` features and the ``(N, ch, H/8, W/8)`` map.
 
         Args:
             canvas: uint8 ``(N, H, W, C)``. target: same or ``None``.
@@ -267,12 +279,20 @@ class PolicyNet(nn.Module):
         if self.noise_fc is not None and noise is not None:
             cond = cond + self.noise_fc(noise)
         x = x + cond[:, :, None, None]
-        return self.down(x)
+        fmap = self.down(x)
+        return self.flat(fmap), fmap
 
     def head(
-        self, z: torch.Tensor, actions: torch.Tensor | None = None, greedy: bool = False
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor | None = None,
+        greedy: bool = False,
+        fmap: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Autoregressive head: samples (or teacher-forces ``actions``) one component at a time.
+
+        ``fmap`` is the encoder's ``(N, ch, H/8, W/8)`` map, used by the spatial heads when
+        ``spatial_skip`` is on.
 
         Returns:
             ``(actions int64 (N, K), logits list)``.
@@ -282,7 +302,7 @@ class PolicyNet(nn.Module):
         for k, (head, emb, mix) in enumerate(
             zip(self.heads, self.action_embed, self.mixers, strict=True)
         ):
-            lg = head(z)
+            lg = head(z, fmap) if isinstance(head, SpatialHead) else head(z)
             logits.append(lg)
             if actions is None:
                 if greedy:
@@ -309,10 +329,10 @@ class PolicyNet(nn.Module):
         greedy: bool = False,
     ) -> tuple[PolicyOutput, tuple[torch.Tensor, torch.Tensor]]:
         """One step for a batch of ``B`` envs; returns the sampled actions and the new state."""
-        feats = self.encode(canvas, target, step, prev_action, prev_valid, noise)
+        feats, fmap = self.encode(canvas, target, step, prev_action, prev_valid, noise)
         z, state = self.core(feats.unsqueeze(0), state)
         z = z.squeeze(0)
-        actions, logits = self.head(z, greedy=greedy)
+        actions, logits = self.head(z, greedy=greedy, fmap=fmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
         return PolicyOutput(actions, lp, ent, self.value_head(z).squeeze(-1)), state
 
@@ -342,11 +362,11 @@ class PolicyNet(nn.Module):
         flat = lambda x: x.reshape(t * b, *x.shape[2:])  # noqa: E731
         tgt = None if target is None else flat(target.unsqueeze(0).expand(t, *target.shape))
         nz = None if noise is None else flat(noise.unsqueeze(0).expand(t, *noise.shape))
-        feats = self.encode(flat(canvas), tgt, flat(step), flat(prev), flat(valid), nz)
+        feats, fmap = self.encode(flat(canvas), tgt, flat(step), flat(prev), flat(valid), nz)
         z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
         z = z.reshape(t * b, -1)
         acts = actions.reshape(t * b, k)
-        _, logits = self.head(z, actions=acts)
+        _, logits = self.head(z, actions=acts, fmap=fmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
         v = self.value_head(z).squeeze(-1)
         return PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))

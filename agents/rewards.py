@@ -1,8 +1,8 @@
 """Batched reward math for the trainer: scores -> rewards, and stroke penalties.
 
-Pure numpy functions over time-major arrays. They mirror the per-env reward functions of
-``spiral_envs.rewards`` for whole batches of episodes (the trainer scores all canvases of a batch
-with one discriminator call).
+Thin time-major wrappers over the pure functions of :mod:`spiral_envs.rewards` (the same math
+the per-env wrappers use), for whole batches of episodes: the trainer scores every canvas of a
+batch with one discriminator call.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from spiral_envs.actions import ActionSpec
+from spiral_envs.rewards import (
+    empty_canvas_penalty,
+    final_step_rewards,
+    l2_distance,
+    per_step_rewards,
+    psnr,
+    stroke_penalty,
+)
 
-__all__ = ["l2_distance", "new_stroke_mask", "score_rewards", "stroke_penalties"]
-
-
-def l2_distance(canvases: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Mean over pixels of ``((canvas - target) / 255) ** 2``: float32 ``(..., )`` per image.
-
-    Args:
-        canvases, targets: uint8 ``(..., H, W, C)`` (broadcastable).
-    """
-    d = (canvases.astype(np.float32) - targets.astype(np.float32)) * (1.0 / 255.0)
-    return (d * d).mean(axis=(-3, -2, -1)).astype(np.float32)
+__all__ = ["l2_distance", "new_stroke_mask", "psnr", "score_rewards", "stroke_penalties"]
 
 
 def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
@@ -38,17 +36,17 @@ def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
     """
     scores = np.asarray(scores, np.float32)
     if mode == "final":
-        r = np.zeros((scores.shape[0] - 1, *scores.shape[1:]), np.float32)
-        r[-1] = scores[-1]
-        return r
+        terminated = np.zeros(scores[1:].shape, bool)
+        terminated[-1] = True
+        return final_step_rewards(scores[1:], terminated)
     if mode == "delta":
-        return np.diff(scores, axis=0).astype(np.float32)
+        return per_step_rewards(scores[1:], scores[:-1])
     raise ValueError(f"mode = {mode!r}: accepted 'final' or 'delta'")
 
 
 def new_stroke_mask(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
-    """``bool (T, B)``: paint steps that start a new disjoint stroke (first paint, or after a
-    move)."""
+    """``bool (T, B)``: paint steps that start a new disjoint stroke (the first paint, or a paint
+    after a move), as the env's ``info["disjoint_strokes"]`` counts them."""
     flag = np.asarray(actions)[..., spec.index(spec.gate)] == 1
     prev = np.concatenate([np.zeros_like(flag[:1]), flag[:-1]], 0)
     return flag & ~prev
@@ -62,9 +60,8 @@ def stroke_penalties(
     blank_penalty: float = 0.0,
 ) -> np.ndarray:
     """Negative rewards ``(T, B)``: ``-new_stroke_penalty`` at each step that starts a new
-    disjoint stroke, ``-blank_penalty`` at the last step when the final canvas has no ink."""
-    pen = -new_stroke_penalty * new_stroke_mask(spec, actions).astype(np.float32)
+    disjoint stroke, ``-blank_penalty`` at the last step when the final canvas shows no ink."""
+    pen = stroke_penalty(new_stroke_mask(spec, actions), new_stroke_penalty)
     if blank_penalty:
-        blank = (np.asarray(final_canvases) == 255).reshape(len(final_canvases), -1).all(1)
-        pen[-1] -= blank_penalty * blank
+        pen[-1] += empty_canvas_penalty(final_canvases, blank_penalty)
     return pen.astype(np.float32)

@@ -154,14 +154,24 @@ def evaluate_policy(
     seed: int,
     device: torch.device,
     greedy: bool = False,
+    programs: list | None = None,
 ) -> tuple[dict, list[Rollout]]:
-    """Runs ``episodes`` episodes (rounded up to whole batches) and returns L2/PSNR metrics."""
+    """Runs ``episodes`` episodes (rounded up to whole batches) and returns L2/PSNR metrics.
+
+    Episode ``i`` is reset with seed ``seed + i``. When ``programs`` is a list, the envs'
+    ``program`` attributes (their stroke programs) are appended to it after each batch.
+    """
     actor = Actor(envs, policy, device)
     b = envs.num_envs
     rollouts, l2s = [], []
     for i in range(int(math.ceil(episodes / b))):
         r = actor.collect(seeds=[seed + i * b + j for j in range(b)], greedy=greedy)
         rollouts.append(r)
+        if programs is not None:
+            try:
+                programs.extend(envs.get_attr("program"))
+            except AttributeError:
+                programs.extend([None] * b)
         if r.targets is not None:
             l2s.append(l2_distance(r.canvases[-1], r.targets))
         elif r.final_l2 is not None:
@@ -181,6 +191,7 @@ def net_config(cfg: TrainConfig) -> NetConfig:
     return NetConfig(
         channels=cfg.channels,
         stem_stride=cfg.stem_stride,
+        spatial_skip=cfg.spatial_skip,
         res_blocks=cfg.res_blocks,
         hidden=cfg.hidden,
         lstm=cfg.lstm,
@@ -201,9 +212,11 @@ def build_policy(cfg: TrainConfig, info: EnvInfo, device: torch.device) -> Polic
 
 def _real_sampler(info: EnvInfo):
     ds = info.dataset
-    if ds is None or not hasattr(ds, "sample"):
+    if ds is None:
         return None
-    return lambda rng, n: np.asarray(ds.sample(rng, n))
+    if hasattr(ds, "sample"):
+        return lambda rng, n: np.asarray(ds.sample(rng, n))
+    return lambda rng, n: np.stack([ds[int(i)] for i in rng.integers(0, len(ds), n)])
 
 
 def _rng_state() -> dict:

@@ -449,7 +449,7 @@ def test_train_and_eval_commands_smoke(tmp_path, capsys):
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert 0 <= m["l2"] <= 1 and m["psnr"] > 0 and m["episodes"] >= 6
     progs = json.loads((tmp_path / "ev" / "programs.json").read_text())["programs"]
-    assert len(progs) == 6 and len(progs[0]) == 4
+    assert len(progs) == 6 and len(progs[0]["steps"]) == 4 and len(progs[0]["actions"]) == 4
     assert (tmp_path / "ev" / "programs" / "episode_000.svg").read_text().startswith("<svg")
     assert train_main(["--num_envs", "0"]) == 2
     assert "num_envs = 0: accepted >= 1" in capsys.readouterr().err

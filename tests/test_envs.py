@@ -83,9 +83,7 @@ def test_seeded_determinism(env_id, make_env):
     assert_same(rollout(make_env(env_id), 7, n), rollout(make_env(env_id), 7, n))
     # Another seed gives another episode (targets and/or actions differ).
     first, other = rollout(make_env(env_id), 1, 5), rollout(make_env(env_id), 2, 5)
-    assert any(
-        not np.array_equal(a[0][k], b[0][k]) for a, b in zip(first, other) for k in a[0]
-    )
+    assert any(not np.array_equal(a[0][k], b[0][k]) for a, b in zip(first, other) for k in a[0])
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)

@@ -1,0 +1,208 @@
+"""Learning benchmark: conditional MNIST reconstruction, L2 reward vs discriminator reward.
+
+Trains one agent per reward with the same budget (wall-clock minutes), seeds and settings on
+``SpiralPaint-MNIST-Cond-v0`` (20 steps), evaluating on held-out digits (``split="test"``) as it
+goes, then scores each final checkpoint on held-out digits and compares with a blank canvas and a
+uniformly random agent on the same targets. This is the paper's RQ2 question: does the
+adversarial reward reconstruct better than optimising L2 directly?
+
+    python benchmarks/learning_mnist.py --minutes 60          # both, one after the other
+    python benchmarks/learning_mnist.py --minutes 25 --parallel --threads 1  # both at once
+    python benchmarks/learning_mnist.py --plot_only --out runs/learning  # redraw the plot
+
+Writes ``<out>/<reward>/`` (the runs), ``<out>/results.json`` and ``<out>/learning_mnist.png``
+(held-out L2 against wall-clock minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import spiral_envs  # noqa: F401
+from spiral_envs.rewards import l2_distance
+
+ENV = "SpiralPaint-MNIST-Cond-v0"
+
+
+def baselines(env_kwargs: dict, episodes: int, seed: int) -> dict:
+    """Held-out L2 of a blank canvas and of a uniformly random agent, same seeds as the eval."""
+    env = gym.make(ENV, split="test", **env_kwargs)
+    env.action_space.seed(seed)
+    blank, rand = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        blank.append(float(l2_distance(obs["canvas"], obs["target"])))
+        done = False
+        while not done:
+            obs, _, done, _, info = env.step(env.action_space.sample())
+        rand.append(float(info["l2"]))
+    env.close()
+    return {"blank_l2": float(np.mean(blank)), "random_l2": float(np.mean(rand))}
+
+
+def train_command(reward: str, out: Path, a: argparse.Namespace) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "agents.train",
+        "--env_id",
+        ENV,
+        "--reward",
+        reward,
+        "--reward_mode",
+        a.reward_mode,
+        "--num_envs",
+        str(a.num_envs),
+        "--total_steps",
+        str(10**9),
+        "--max_minutes",
+        str(a.minutes),
+        "--seed",
+        str(a.seed),
+        "--threads",
+        str(a.threads),
+        "--out_dir",
+        str(out / reward),
+        "--eval_every",
+        str(a.eval_every),
+        "--eval_episodes",
+        str(a.eval_episodes),
+        "--progress",
+        "false",
+        "--env_kwargs",
+        json.dumps(a.env_kwargs),
+        *a.extra,
+    ]
+
+
+def read_curve(run: Path) -> tuple[list[float], list[float], list[int]]:
+    minutes, l2, frames = [], [], []
+    with open(run / "progress.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("eval/l2"):
+                minutes.append(float(row["charts/wall_s"]) / 60)
+                l2.append(float(row["eval/l2"]))
+                frames.append(int(float(row["global_step"])))
+    return minutes, l2, frames
+
+
+def plot(out: Path, rewards: list[str], base: dict, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rewards:
+        m, l2, _ = read_curve(out / r)
+        ax.plot(m, l2, label=f"{r} reward", lw=2)
+    ax.axhline(
+        base["blank_l2"], color="grey", ls="--", label=f"blank canvas {base['blank_l2']:.3f}"
+    )
+    ax.axhline(
+        base["random_l2"], color="grey", ls=":", label=f"random agent {base['random_l2']:.3f}"
+    )
+    ax.axhline(0.03, color="green", ls="-.", lw=1, label="target 0.03")
+    ax.set_xlabel("wall-clock minutes")
+    ax.set_ylabel("held-out L2 (MNIST test digits)")
+    ax.set_ylim(0, max(0.14, base["blank_l2"] * 1.2))
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "learning_mnist.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per reward")
+    p.add_argument("--rewards", nargs="+", default=["l2", "discriminator"])
+    p.add_argument("--reward_mode", default="delta", choices=("final", "delta"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    p.add_argument("--num_envs", type=int, default=64)
+    p.add_argument("--eval_every", type=int, default=40, help="iterations between evals")
+    p.add_argument("--eval_episodes", type=int, default=128)
+    p.add_argument("--final_episodes", type=int, default=500)
+    p.add_argument("--env_kwargs", type=json.loads, default={})
+    p.add_argument("--parallel", action="store_true", help="run the rewards at the same time")
+    p.add_argument("--plot_only", action="store_true")
+    p.add_argument("--out", default="runs/learning_mnist")
+    p.add_argument("extra", nargs="*", help="more spiral-train flags, after --")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not a.plot_only:
+        procs = []
+        for r in a.rewards:
+            cmd = train_command(r, out, a)
+            print(" ".join(cmd), flush=True)
+            log = open(out / f"{r}.log", "w")
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+            if not a.parallel:
+                procs[-1].wait()
+        for pr in procs:
+            pr.wait()
+    base = baselines(a.env_kwargs, a.final_episodes, seed=10**6)
+    from agents.evaluate import evaluate_checkpoint
+
+    results = {
+        "env_id": ENV,
+        "minutes": a.minutes,
+        "threads": a.threads,
+        "parallel": a.parallel,
+        "reward_mode": a.reward_mode,
+        **base,
+        "runs": {},
+    }
+    for r in a.rewards:
+        t = time.perf_counter()
+        m = evaluate_checkpoint(
+            out / r / "checkpoint.pt",
+            out / r / "eval",
+            episodes=a.final_episodes,
+            seed=10**6,
+            num_envs=50,
+        )
+        minutes, l2, frames = read_curve(out / r)
+        results["runs"][r] = {
+            "final_l2": m["l2"],
+            "final_psnr": m["psnr"],
+            "train_frames": m["train_frames"],
+            "best_eval_l2": min(l2) if l2 else None,
+            "curve_minutes": minutes,
+            "curve_l2": l2,
+            "curve_frames": frames,
+            "eval_s": time.perf_counter() - t,
+        }
+    title = (
+        f"{ENV}, {a.minutes:g} min per reward, {a.threads} thread(s)"
+        f"{' each, run in parallel' if a.parallel else ''}, seed {a.seed}, "
+        f"reward_mode {a.reward_mode}"
+    )
+    results["plot"] = str(plot(out, a.rewards, base, title))
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"\nheld-out L2 on {a.final_episodes} MNIST test digits ({title}):")
+    print("| agent | L2 | PSNR dB | frames |\n|---|---:|---:|---:|")
+    print(f"| blank canvas | {base['blank_l2']:.4f} | | |")
+    print(f"| random agent | {base['random_l2']:.4f} | | |")
+    for r, v in results["runs"].items():
+        print(f"| {r} reward | {v['final_l2']:.4f} | {v['final_psnr']:.2f} | {v['train_frames']} |")
+    print(f"plot: {results['plot']}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
