@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["export_policy", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -40,3 +40,41 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def export_policy(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> Path:
+    """Writes a slim copy of a training checkpoint: config, env description and policy weights
+    only (no optimiser, discriminator or replay buffer), optionally in float16. ``spiral-eval``
+    reads it like a full checkpoint (weights are cast back to float32 on load)."""
+    ck = load_checkpoint(src)
+    policy = ck["learner"]["policy"]
+    if half:
+        policy = {k: v.half() if v.is_floating_point() else v for k, v in policy.items()}
+    slim = {
+        "config": ck["config"],
+        "iteration": ck["iteration"],
+        "frames": ck["frames"],
+        "elapsed": ck["elapsed"],
+        "env": ck.get("env"),
+        "net_config": ck.get("net_config"),
+        "learner": {"policy": policy},
+    }
+    return save_checkpoint(dst, slim)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agents.checkpoint SRC DST``: export a slim policy-only checkpoint."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=export_policy.__doc__.split("\n")[0])
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--float32", action="store_true", help="keep float32 weights")
+    a = p.parse_args(argv)
+    path = export_policy(a.src, a.dst, half=not a.float32)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -451,6 +451,17 @@ def test_train_and_eval_commands_smoke(tmp_path, capsys):
     progs = json.loads((tmp_path / "ev" / "programs.json").read_text())["programs"]
     assert len(progs) == 6 and len(progs[0]["steps"]) == 4 and len(progs[0]["actions"]) == 4
     assert (tmp_path / "ev" / "programs" / "episode_000.svg").read_text().startswith("<svg")
+    # a slim policy-only export evaluates the same
+    from agents.checkpoint import export_policy
+
+    slim = export_policy(out / "checkpoint.pt", tmp_path / "slim.pt", half=False)
+    assert slim.stat().st_size < (out / "checkpoint.pt").stat().st_size
+    assert (
+        eval_main([str(slim), "--episodes", "6", "--num_envs", "4", "--out", str(tmp_path / "ev2")])
+        == 0
+    )
+    m2 = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    assert m2["l2"] == pytest.approx(m["l2"])
     assert train_main(["--num_envs", "0"]) == 2
     assert "num_envs = 0: accepted >= 1" in capsys.readouterr().err
 
