@@ -98,6 +98,11 @@ class TrainConfig:
         "Feed the encoder's feature map to the spatial (end/control) heads' deconvolution, a "
         "U-Net-like skip (paper: false, the heads see only the LSTM output).",
     )
+    pen_plane: bool = _f(
+        True,
+        "Add an input plane marking the pen position (previous end cell) to the encoder "
+        "(paper: false, the previous action enters only as an embedding).",
+    )
     res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
     hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)
     lstm: int = _f(

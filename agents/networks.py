@@ -45,11 +45,15 @@ class NetConfig:
     ``spatial_skip`` adds the encoder's ``H/8 x W/8`` feature map (1x1 conv) to the input of the
     spatial heads' deconvolution, a U-Net-like skip that lets "where to paint" read the canvas
     and target locally (the paper's heads see only the LSTM output: ``spatial_skip=False``).
+    ``pen_plane`` adds an input plane marking the pen's position (the previous action's ``end``
+    cell; the top-left corner at the first step), so the encoder sees where the next stroke will
+    start relative to the ink (the paper: only the previous action's embedding).
     """
 
     channels: int = 32
     stem_stride: int = 8
     spatial_skip: bool = True
+    pen_plane: bool = True
     res_blocks: int = 2
     hidden: int = 256
     lstm: int = 128
@@ -204,9 +208,17 @@ class PolicyNet(nn.Module):
         if s == 1:
             self.stem = nn.Conv2d(in_ch, ch, 5, padding=2)
             self.stem_xy = nn.Conv2d(2, ch, 5, padding=2, bias=False)
+            self.stem_pen = nn.Conv2d(1, ch, 5, padding=2, bias=False)
         else:
             self.stem = nn.Conv2d(in_ch, ch, s, stride=s)
             self.stem_xy = nn.Conv2d(2, ch, s, stride=s, bias=False)
+            self.stem_pen = nn.Conv2d(1, ch, s, stride=s, bias=False)
+        self.pen_index = None
+        if cfg.pen_plane and "end" in spec and spec["end"].spatial:
+            self.pen_index = spec.index("end")
+            self.pen_grid = spec["end"].grid
+        else:
+            self.stem_pen = None
         # conditioning added to every pixel of the stem output
         self.prev_embed = nn.ModuleList(nn.Embedding(comp.size, ch) for comp in spec.components)
         use_noise = cfg.noise_dim > 0 and not conditional
@@ -271,6 +283,8 @@ class PolicyNet(nn.Module):
         st = self.stem
         x = F.conv2d(ink, st.weight * (1.0 / 255.0), st.bias, st.stride, st.padding)
         x = x + self.stem_xy(self.coords)
+        if self.pen_index is not None:
+            x = x + self.stem_pen(self._pen_plane(prev_action, prev_valid, canvas.shape[-3:-1]))
         mask = _gate_mask(self.spec, prev_action) * prev_valid.unsqueeze(-1)
         cond = sum(
             emb(prev_action[:, k]) * mask[:, k : k + 1] for k, emb in enumerate(self.prev_embed)
@@ -315,6 +329,16 @@ class PolicyNet(nn.Module):
             if k < last:
                 z = F.relu(z + mix(torch.cat([z, emb(a)], -1)))
         return torch.stack(out, -1), logits
+
+    def _pen_plane(
+        self, prev_action: torch.Tensor, prev_valid: torch.Tensor, hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """``(N, 1, H, W)``: 1 on the grid cell of the pen (previous ``end``; cell 0 at first)."""
+        rows, cols = self.pen_grid
+        idx = prev_action[:, self.pen_index] * (prev_valid > 0).long()
+        plane = torch.zeros(len(idx), rows * cols, device=idx.device)
+        plane.scatter_(1, idx[:, None], 1.0)
+        return F.interpolate(plane.view(-1, 1, rows, cols), size=tuple(hw), mode="nearest")
 
     # --- the two entry points ---------------------------------------------------------------
     def act(

@@ -192,6 +192,7 @@ def net_config(cfg: TrainConfig) -> NetConfig:
         channels=cfg.channels,
         stem_stride=cfg.stem_stride,
         spatial_skip=cfg.spatial_skip,
+        pen_plane=cfg.pen_plane,
         res_blocks=cfg.res_blocks,
         hidden=cfg.hidden,
         lstm=cfg.lstm,
