@@ -487,3 +487,14 @@ def test_program_decoding_and_svg():
     assert prog[1]["size"] == 3.0 and prog[1]["pressure"] == 1.0
     svg = program_to_svg(prog, 16)
     assert svg.count("<path") == 1 and "Q 4.00 2.00 4.00 4.00" in svg
+
+
+def test_pen_plane_marks_previous_end_cell():
+    env = FakePaintEnv()  # 16 px canvas, 8x8 grid: one cell is 2x2 px
+    pol = PolicyNet(env.action_spec, (16, 16, 1), True, NetConfig(channels=8, hidden=16, lstm=16))
+    prev = torch.zeros(2, len(env.action_spec), dtype=torch.long)
+    prev[:, 1] = 8 * 3 + 5  # end cell row 3, col 5
+    plane = pol._pen_plane(prev, torch.tensor([1.0, 0.0]), (16, 16))
+    assert plane.shape == (2, 1, 16, 16)
+    assert plane[0, 0].nonzero().tolist() == [[6, 10], [6, 11], [7, 10], [7, 11]]
+    assert plane[1, 0].nonzero().tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]  # first step: 0, 0
