@@ -148,7 +148,10 @@ class TrainConfig:
     progress: bool = _f(True, "Show a tqdm progress bar with frames/s.")
     resume: bool = _f(False, "Continue the run in out_dir from its last checkpoint.")
     max_minutes: float = _f(
-        0.0, "Stop (with a checkpoint) after this wall time; 0: no limit.", low=0.0
+        0.0,
+        "Stop (with a checkpoint) after this wall time; 0: no limit. The lr and entropy schedules "
+        "then follow whichever of frames and time is further along.",
+        low=0.0,
     )
 
     def __post_init__(self) -> None:

@@ -371,7 +371,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             # 2. rewards: discriminator scores (or -L2) of the canvases, plus stroke penalties
             rewards, scores = compute_rewards(cfg, info, rollout, disc)
             # 3. policy learner: one A2C step
-            m = learner.update(rollout, rewards, progress=frames / cfg.total_steps)
+            # schedules follow frames, or the wall-clock budget when that is the tighter limit
+            done = frames / cfg.total_steps
+            if cfg.max_minutes:
+                spent = elapsed_before + time.perf_counter() - t_start
+                done = max(done, spent / (60 * cfg.max_minutes))
+            m = learner.update(rollout, rewards, progress=done)
             actor.set_weights(None, learner.version)  # shared module; a copy in other processes
             # 4. discriminator learner: real data against the latest renderings (and replay)
             if disc is not None:
