@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from agents.networks import PolicyNet
+from agents.networks import PolicyNet, autocast
 
 __all__ = ["Actor", "Rollout"]
 
@@ -46,8 +46,11 @@ class Actor:
         device: Where to run the network.
     """
 
-    def __init__(self, envs, policy: PolicyNet, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, envs, policy: PolicyNet, device: torch.device | str = "cpu", precision: str = "fp32"
+    ) -> None:
         self.envs, self.policy, self.device = envs, policy, torch.device(device)
+        self.precision = precision
         self.version = 0
 
     def set_weights(self, state_dict: dict | None, version: int) -> None:
@@ -81,20 +84,21 @@ class Actor:
             canvases.append(obs["canvas"])
             step_np = np.asarray(obs["step"]).reshape(b).astype(np.int64)
             steps.append(step_np)
-            out, state = pol.act(
-                torch.from_numpy(obs["canvas"]).to(dev),
-                target,
-                torch.from_numpy(step_np).to(dev),
-                prev,
-                valid,
-                noise,
-                state,
-                greedy=greedy,
-            )
+            with autocast(dev, self.precision):
+                out, state = pol.act(
+                    torch.from_numpy(obs["canvas"]).to(dev),
+                    target,
+                    torch.from_numpy(step_np).to(dev),
+                    prev,
+                    valid,
+                    noise,
+                    state,
+                    greedy=greedy,
+                )
             a = out.actions.cpu().numpy()
             actions.append(a)
-            logps.append(out.log_prob.cpu().numpy())
-            values.append(out.value.cpu().numpy())
+            logps.append(out.log_prob.float().cpu().numpy())
+            values.append(out.value.float().cpu().numpy())
             obs, _, term, trunc, info = self.envs.step(a)
             prev, valid = out.actions, torch.ones(b, device=dev)
             done = np.logical_or(term, trunc)

@@ -65,6 +65,13 @@ class TrainConfig:
         "auto", "Torch device: 'cpu', 'cuda', 'cuda:1', ... or 'auto' (cuda when available)."
     )
     threads: int = _f(0, "torch.set_num_threads on CPU; 0 keeps torch's default.", low=0)
+    precision: str = _f(
+        "fp32",
+        "'fp32', or 'bf16': autocast convs and matmuls of acting, the policy update and the "
+        "critic's scoring to bfloat16 (about 2x faster learner on CPUs with AVX-512 BF16; the "
+        "critic's WGAN-GP update stays float32).",
+        choices=("fp32", "bf16"),
+    )
     vector_mode: str = _f(
         "sync", "Gymnasium vectorization of the actors' envs.", choices=("sync", "async")
     )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from agents.networks import images_to_tensor
+from agents.networks import autocast, images_to_tensor
 from agents.replay import ReplayBuffer
 
 __all__ = [
@@ -133,9 +133,11 @@ class TorchDiscriminator:
         complement: bool = False,
         device: torch.device | str = "cpu",
         batch: int = 512,
+        precision: str = "fp32",
     ) -> None:
         self.critic, self.conditional, self.complement = critic, conditional, complement
         self.device, self.batch = torch.device(device), batch
+        self.precision = precision
 
     @torch.no_grad()
     def score_tensor(self, images: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
@@ -169,7 +171,8 @@ class TorchDiscriminator:
                 t = images_to_tensor(
                     torch.tensor(np.asarray(targets)[i : i + self.batch], device=self.device)
                 )
-            out.append(self.score_tensor(c, t).float().cpu())
+            with autocast(self.device, self.precision):
+                out.append(self.score_tensor(c, t).float().cpu())
         self.critic.train(was_training)
         return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(0, np.float32)
 
@@ -196,6 +199,7 @@ class DiscriminatorLearner:
         replay_fraction: Share of each fake batch taken from the replay buffer.
         device: Torch device.
         seed: Seed of the replay sampling.
+        precision: ``"bf16"`` autocasts the scoring (``__call__``); updates stay float32.
     """
 
     def __init__(
@@ -212,6 +216,7 @@ class DiscriminatorLearner:
         replay_fraction: float = 0.5,
         device: torch.device | str = "cpu",
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
         if kind not in ("wgan-gp", "sngan"):
             raise ValueError(f"kind = {kind!r}: accepted 'wgan-gp' or 'sngan'")
@@ -227,7 +232,7 @@ class DiscriminatorLearner:
         self.replay = ReplayBuffer(replay_size, image_shape, conditional) if replay_size else None
         self.rng = np.random.default_rng(seed)
         self.discriminator = TorchDiscriminator(
-            self.critic, conditional, self.complement, self.device
+            self.critic, conditional, self.complement, self.device, precision=precision
         )
         self.version = 0
 

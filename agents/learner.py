@@ -8,7 +8,7 @@ import torch
 from agents.actor import Rollout
 from agents.discriminator import NonFiniteLossError
 from agents.losses import a2c_loss, gae_advantages, vtrace
-from agents.networks import PolicyNet
+from agents.networks import PolicyNet, autocast
 
 __all__ = ["PolicyLearner"]
 
@@ -24,6 +24,7 @@ class PolicyLearner:
         gamma, gae_lambda: Discount and GAE lambda.
         normalize_advantage: Per-batch advantage normalisation.
         off_policy: ``"none"`` or ``"vtrace"`` (importance-weighted targets for stale rollouts).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
         device: Torch device.
     """
 
@@ -41,8 +42,10 @@ class PolicyLearner:
         normalize_advantage: bool = True,
         off_policy: str = "none",
         device: torch.device | str = "cpu",
+        precision: str = "fp32",
     ) -> None:
         self.policy, self.device = policy, torch.device(device)
+        self.precision = precision
         self.lr, self.lr_final = lr, lr_final
         self.ent_coef, self.ent_coef_final = ent_coef, ent_coef_final
         self.vf_coef, self.max_grad_norm = vf_coef, max_grad_norm
@@ -80,13 +83,14 @@ class PolicyLearner:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         t = lambda x: None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(dev)  # noqa: E731
-        out = self.policy.evaluate(
-            t(rollout.canvases[:-1]),
-            t(rollout.targets),
-            t(rollout.steps),
-            t(rollout.actions),
-            t(rollout.noise),
-        )
+        with autocast(dev, self.precision):
+            out = self.policy.evaluate(
+                t(rollout.canvases[:-1]),
+                t(rollout.targets),
+                t(rollout.steps),
+                t(rollout.actions),
+                t(rollout.noise),
+            )
         rew = t(rewards).float()
         values = out.value.detach()
         if self.off_policy == "vtrace":

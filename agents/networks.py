@@ -28,6 +28,7 @@ from spiral_envs.actions import ActionSpec
 
 __all__ = [
     "NetConfig",
+    "autocast",
     "PolicyNet",
     "PolicyOutput",
     "images_to_tensor",
@@ -69,6 +70,16 @@ class PolicyOutput(NamedTuple):
     log_prob: torch.Tensor  # float (N,), masked sum over sub-actions
     entropy: torch.Tensor  # float (N,), masked sum over sub-actions
     value: torch.Tensor  # float (N,)
+
+
+def autocast(device: torch.device | str, precision: str = "fp32"):
+    """A context for mixed precision: ``"bf16"`` runs convs and matmuls in bfloat16 (CPUs with
+    AVX-512 BF16/AMX, recent GPUs); ``"fp32"`` is a no-op. Softmaxes, log-probabilities, the
+    value head and the losses stay float32."""
+    device = torch.device(device)
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision = {precision!r}: accepted 'fp32' or 'bf16'")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
@@ -330,6 +341,11 @@ class PolicyNet(nn.Module):
                 z = F.relu(z + mix(torch.cat([z, emb(a)], -1)))
         return torch.stack(out, -1), logits
 
+    def value(self, z: torch.Tensor) -> torch.Tensor:
+        """The value head, always in float32 (also under bf16 autocast): ``(N, L) -> (N,)``."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.value_head(z.float()).squeeze(-1)
+
     def _pen_plane(
         self, prev_action: torch.Tensor, prev_valid: torch.Tensor, hw: tuple[int, int]
     ) -> torch.Tensor:
@@ -358,7 +374,7 @@ class PolicyNet(nn.Module):
         z = z.squeeze(0)
         actions, logits = self.head(z, greedy=greedy, fmap=fmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
-        return PolicyOutput(actions, lp, ent, self.value_head(z).squeeze(-1)), state
+        return PolicyOutput(actions, lp, ent, self.value(z)), state
 
     def evaluate(
         self,
@@ -392,5 +408,5 @@ class PolicyNet(nn.Module):
         acts = actions.reshape(t * b, k)
         _, logits = self.head(z, actions=acts, fmap=fmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
-        v = self.value_head(z).squeeze(-1)
+        v = self.value(z)
         return PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))

@@ -155,13 +155,14 @@ def evaluate_policy(
     device: torch.device,
     greedy: bool = False,
     programs: list | None = None,
+    precision: str = "fp32",
 ) -> tuple[dict, list[Rollout]]:
     """Runs ``episodes`` episodes (rounded up to whole batches) and returns L2/PSNR metrics.
 
     Episode ``i`` is reset with seed ``seed + i``. When ``programs`` is a list, the envs'
     ``program`` attributes (their stroke programs) are appended to it after each batch.
     """
-    actor = Actor(envs, policy, device)
+    actor = Actor(envs, policy, device, precision=precision)
     b = envs.num_envs
     rollouts, l2s = [], []
     for i in range(int(math.ceil(episodes / b))):
@@ -268,6 +269,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         normalize_advantage=cfg.normalize_advantage,
         off_policy=cfg.off_policy,
         device=device,
+        precision=cfg.precision,
     )
     disc = None
     if cfg.reward == "discriminator":
@@ -284,6 +286,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             replay_fraction=cfg.replay_fraction,
             device=device,
             seed=cfg.seed + 1,
+            precision=cfg.precision,
         )
     elif not info.conditional:
         raise ValueError(
@@ -293,7 +296,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     real_sampler = _real_sampler(info)
     if disc is not None and not info.conditional and real_sampler is None:
         raise ValueError(f"{cfg.env_id}: no dataset to draw real images from")
-    actor = Actor(envs, policy, device)
+    actor = Actor(envs, policy, device, precision=cfg.precision)
     eval_envs = None
     if cfg.eval_every:
         kw = {**cfg.env_kwargs, "split": "test"}
@@ -413,7 +416,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             )
             if eval_envs is not None and iteration % cfg.eval_every == 0:
                 ev, _ = evaluate_policy(
-                    policy, eval_envs, cfg.eval_episodes, seed=10**6, device=device
+                    policy,
+                    eval_envs,
+                    cfg.eval_episodes,
+                    seed=10**6,
+                    device=device,
+                    precision=cfg.precision,
                 )
                 eval_metrics = {f"eval/{k}": v for k, v in ev.items() if k != "episodes"}
                 m.update(eval_metrics)
@@ -451,7 +459,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if rollout is not None:
         pictures(rollout, f"frames_{frames:09d}")
     if eval_envs is not None:
-        ev, _ = evaluate_policy(policy, eval_envs, cfg.eval_episodes, seed=10**6, device=device)
+        ev, _ = evaluate_policy(
+            policy, eval_envs, cfg.eval_episodes, seed=10**6, device=device, precision=cfg.precision
+        )
         eval_metrics = {f"eval/{k}": v for k, v in ev.items() if k != "episodes"}
         metrics = {**metrics, **eval_metrics}
         logger.log(frames, metrics)

@@ -16,10 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
+
+if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spiral_envs  # noqa: F401  (registers the ids)
 

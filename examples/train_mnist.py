@@ -21,6 +21,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import spiral_envs  # noqa: F401
 from agents.config import TrainConfig
 from agents.evaluate import evaluate_checkpoint

@@ -498,3 +498,27 @@ def test_pen_plane_marks_previous_end_cell():
     assert plane.shape == (2, 1, 16, 16)
     assert plane[0, 0].nonzero().tolist() == [[6, 10], [6, 11], [7, 10], [7, 11]]
     assert plane[1, 0].nonzero().tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]  # first step: 0, 0
+
+
+def test_bf16_precision_runs_and_stays_close(tmp_path):
+    from agents.train import train
+
+    s = train(small_cfg(tmp_path, precision="bf16", eval_every=1, eval_episodes=4))
+    assert np.isfinite(s["losses/total"]) and 0 <= s["eval/l2"] <= 1
+    import gymnasium as gym
+
+    from agents.networks import autocast
+
+    torch.manual_seed(0)
+    env = FakePaintEnv()
+    envs = gym.vector.SyncVectorEnv([FakePaintEnv] * 3)
+    pol = PolicyNet(env.action_spec, (16, 16, 1), True, NetConfig(channels=8, hidden=16, lstm=16))
+    r = Actor(envs, pol, precision="bf16").collect(seeds=[0, 1, 2])
+    assert r.log_prob.dtype == np.float32 and r.values.dtype == np.float32
+    with autocast("cpu", "bf16"):
+        out = pol.evaluate(
+            *(torch.from_numpy(x) for x in (r.canvases[:-1], r.targets, r.steps, r.actions)), None
+        )
+    assert out.value.dtype == torch.float32
+    np.testing.assert_allclose(out.log_prob.float().detach().numpy(), r.log_prob, atol=0.3)
+    envs.close()
