@@ -295,7 +295,7 @@ class PolicyNet(nn.Module):
         x = F.conv2d(ink, st.weight * (1.0 / 255.0), st.bias, st.stride, st.padding)
         x = x + self.stem_xy(self.coords)
         if self.pen_index is not None:
-            x = x + self.stem_pen(self._pen_plane(prev_action, prev_valid, canvas.shape[-3:-1]))
+            x = x + self._pen_features(prev_action, prev_valid, canvas.shape[-3:-1])
         mask = _gate_mask(self.spec, prev_action) * prev_valid.unsqueeze(-1)
         cond = sum(
             emb(prev_action[:, k]) * mask[:, k : k + 1] for k, emb in enumerate(self.prev_embed)
@@ -345,6 +345,33 @@ class PolicyNet(nn.Module):
         """The value head, always in float32 (also under bf16 autocast): ``(N, L) -> (N,)``."""
         with torch.autocast(device_type=z.device.type, enabled=False):
             return self.value_head(z.float()).squeeze(-1)
+
+    def _pen_features(
+        self, prev_action: torch.Tensor, prev_valid: torch.Tensor, hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """``stem_pen`` applied to the pen plane. When the stem's stride is a whole number of grid
+        cells, the same result is computed on the grid-resolution plane with the kernel summed
+        over each cell's pixels (exact, and ~16x fewer pixels)."""
+        rows, cols = self.pen_grid
+        h, w = hw
+        conv = self.stem_pen
+        ch, cw = h // rows, w // cols
+        s = conv.stride[0]
+        if (
+            conv.kernel_size[0] == s
+            and h == rows * ch
+            and w == cols * cw
+            and s % ch == 0
+            and s % cw == 0
+            and ch == cw
+        ):
+            k = s // ch
+            weight = conv.weight.view(conv.out_channels, 1, k, ch, k, cw).sum((3, 5))
+            idx = prev_action[:, self.pen_index] * (prev_valid > 0).long()
+            plane = torch.zeros(len(idx), rows * cols, device=idx.device, dtype=weight.dtype)
+            plane.scatter_(1, idx[:, None], 1.0)
+            return F.conv2d(plane.view(-1, 1, rows, cols), weight, stride=k)
+        return conv(self._pen_plane(prev_action, prev_valid, hw))
 
     def _pen_plane(
         self, prev_action: torch.Tensor, prev_valid: torch.Tensor, hw: tuple[int, int]

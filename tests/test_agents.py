@@ -522,3 +522,15 @@ def test_bf16_precision_runs_and_stays_close(tmp_path):
     assert out.value.dtype == torch.float32
     np.testing.assert_allclose(out.log_prob.float().detach().numpy(), r.log_prob, atol=0.3)
     envs.close()
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4, 8])
+def test_pen_features_fast_path_is_exact(stride):
+    env = FakePaintEnv()  # 16 px, 8x8 grid
+    cfg = NetConfig(channels=4, hidden=8, lstm=8, stem_stride=stride)
+    pol = PolicyNet(env.action_spec, (16, 16, 1), True, cfg)
+    prev = torch.randint(0, 64, (5, len(env.action_spec)))
+    valid = torch.tensor([1.0, 1, 0, 1, 1])
+    fast = pol._pen_features(prev, valid, (16, 16))
+    slow = pol.stem_pen(pol._pen_plane(prev, valid, (16, 16)))
+    assert torch.allclose(fast, slow, atol=1e-6)
