@@ -534,3 +534,39 @@ def test_pen_features_fast_path_is_exact(stride):
     fast = pol._pen_features(prev, valid, (16, 16))
     slow = pol.stem_pen(pol._pen_plane(prev, valid, (16, 16)))
     assert torch.allclose(fast, slow, atol=1e-6)
+
+
+def test_critic_plugs_into_the_envs_discriminator_reward_wrapper():
+    import gymnasium as gym
+
+    import spiral_envs  # noqa: F401
+    from spiral_envs.wrappers import DiscriminatorReward
+
+    env = gym.make("SpiralPaint-MNIST-Cond-v0")
+    critic = DiscriminatorLearner((64, 64, 1), conditional=True, channels=4, replay_size=0)
+    env = DiscriminatorReward(env, critic, mode="per_step")
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        obs, reward, terminated, _, info = env.step(env.action_space.sample())
+        assert np.isfinite(reward) and reward == pytest.approx(
+            info["score"] - info["previous_score"], abs=1e-5
+        )
+    assert terminated
+    env.close()
+
+
+def test_train_smoke_on_the_real_mnist_env(tmp_path):
+    from agents.train import train
+
+    s = train(
+        small_cfg(
+            tmp_path,
+            env_id="SpiralPaint-MNIST-Cond-v0",
+            num_envs=2,
+            total_steps=40,
+            reward_mode="delta",
+            sample_every=1,
+        )
+    )
+    assert s["frames"] == 40 and np.isfinite(s["losses/total"])
+    assert (tmp_path / "samples.png").is_file() and (tmp_path / "episode.gif").is_file()
