@@ -16,7 +16,7 @@ import torch
 
 from agents.networks import PolicyNet, autocast
 
-__all__ = ["Actor", "Rollout"]
+__all__ = ["Actor", "AsyncActor", "Rollout"]
 
 
 class Rollout(NamedTuple):
@@ -123,3 +123,62 @@ class Actor:
             final_l2=final_l2,
             policy_version=self.version,
         )
+
+
+class AsyncActor:
+    """An :class:`Actor` in a background thread, one batch of episodes ahead of the learner.
+
+    While the learner updates on batch ``k`` the actor plays batch ``k + 1`` with the weights it
+    last received (one update stale: use ``off_policy="vtrace"`` to correct for it). Torch ops
+    release the GIL, so on a 2-core machine acting and learning overlap. The same two calls as
+    a separate process would offer: ``request(seeds)`` / ``get()``, and ``set_weights``.
+
+    Args:
+        actor: The actor to run; give it its own copy of the policy.
+    """
+
+    def __init__(self, actor: Actor) -> None:
+        import queue
+        import threading
+
+        self.actor = actor
+        self._requests: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: tuple[dict, int] | None = None
+        self._thread = threading.Thread(target=self._run, name="spiral-actor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            seeds = self._requests.get()
+            if seeds is None:
+                return
+            with self._lock:
+                pending, self._pending = self._pending, None
+            if pending is not None:
+                self.actor.set_weights(*pending)
+            try:
+                self._results.put(self.actor.collect(seeds))
+            except BaseException as e:  # hand errors to the learner's thread
+                self._results.put(e)
+
+    def request(self, seeds: Sequence[int]) -> None:
+        """Queues the collection of one batch of episodes reset with ``seeds``."""
+        self._requests.put(list(seeds))
+
+    def get(self) -> Rollout:
+        """The next rollout, in request order (re-raises the actor thread's errors)."""
+        r = self._results.get()
+        if isinstance(r, BaseException):
+            raise r
+        return r
+
+    def set_weights(self, state_dict: dict, version: int) -> None:
+        """New weights, loaded before the actor's next batch."""
+        with self._lock:
+            self._pending = (state_dict, version)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._thread.join(timeout=60)

@@ -72,6 +72,12 @@ class TrainConfig:
         "critic's WGAN-GP update stays float32).",
         choices=("fp32", "bf16"),
     )
+    async_actor: bool = _f(
+        False,
+        "Act in a background thread, one batch ahead of the learner (overlaps acting and "
+        "learning on 2+ cores; the batch is one update stale: pair with off_policy='vtrace'; "
+        "runs are then not bit-reproducible).",
+    )
     vector_mode: str = _f(
         "sync", "Gymnasium vectorization of the actors' envs.", choices=("sync", "async")
     )

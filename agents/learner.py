@@ -62,7 +62,7 @@ class PolicyLearner:
 
     def weights(self) -> dict:
         """The policy's state dict (what actors in other processes load)."""
-        return {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.policy.state_dict().items()}
 
     def update(self, rollout: Rollout, rewards: np.ndarray, progress: float = 0.0) -> dict:
         """One gradient step.

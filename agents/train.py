@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -29,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.actor import Actor, Rollout
+from agents.actor import Actor, AsyncActor, Rollout
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import TrainConfig, add_config_arguments, config_from_args
 from agents.discriminator import DiscriminatorLearner, NonFiniteLossError
@@ -297,6 +298,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if disc is not None and not info.conditional and real_sampler is None:
         raise ValueError(f"{cfg.env_id}: no dataset to draw real images from")
     actor = Actor(envs, policy, device, precision=cfg.precision)
+    async_actor = None
+    if cfg.async_actor:  # acting overlaps learning, on its own copy of the weights
+        async_actor = AsyncActor(Actor(envs, copy.deepcopy(policy), device, cfg.precision))
     eval_envs = None
     if cfg.eval_every:
         kw = {**cfg.env_kwargs, "split": "test"}
@@ -363,6 +367,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         )
     t_start = time.perf_counter()
     frames_start = frames
+    requested = False
     metrics: dict[str, float] = {}
     eval_metrics: dict[str, float] = {}
     rollout = None
@@ -370,7 +375,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         while frames < cfg.total_steps:
             # 1. act: whole episodes in every env
             seeds = rng.integers(0, 2**31 - 1, size=cfg.num_envs).tolist()
-            rollout = actor.collect(seeds)
+            if async_actor is None:
+                rollout = actor.collect(seeds)
+            else:  # ask for the next batch now, so it is played while this one is learned
+                if not requested:
+                    async_actor.request(seeds)
+                    seeds = rng.integers(0, 2**31 - 1, size=cfg.num_envs).tolist()
+                    requested = True
+                async_actor.request(seeds)
+                rollout = async_actor.get()
             # 2. rewards: discriminator scores (or -L2) of the canvases, plus stroke penalties
             rewards, scores = compute_rewards(cfg, info, rollout, disc)
             # 3. policy learner: one A2C step
@@ -380,7 +393,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 spent = elapsed_before + time.perf_counter() - t_start
                 done = max(done, spent / (60 * cfg.max_minutes))
             m = learner.update(rollout, rewards, progress=done)
-            actor.set_weights(None, learner.version)  # shared module; a copy in other processes
+            if async_actor is None:
+                actor.set_weights(None, learner.version)  # the module is shared
+            else:
+                async_actor.set_weights(learner.weights(), learner.version)
             # 4. discriminator learner: real data against the latest renderings (and replay)
             if disc is not None:
                 reals = None
@@ -443,6 +459,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if progress is not None:
             progress.close()
         logger.close()
+        if async_actor is not None:
+            async_actor.close()
         envs.close()
         kept = (
             f"the last good checkpoint is {ckpt_path}"
@@ -454,6 +472,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ) from e
     if progress is not None:
         progress.close()
+    if async_actor is not None:
+        async_actor.close()
     # --- the end: checkpoint, pictures, metrics ---
     checkpoint()
     if rollout is not None:
