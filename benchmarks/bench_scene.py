@@ -78,16 +78,24 @@ def main() -> None:
 
     env_sps = steps / step_t
     bare_rps = steps / bare_t
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
-          f"affinity {len(os.sched_getaffinity(0))} cores, MUJOCO_GL={os.environ.get('MUJOCO_GL')}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
+        f"affinity {len(os.sched_getaffinity(0))} cores, MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
+    )
     print(f"image {args.size}x{args.size}, {steps} steps, {resets} episodes (5 steps each)")
-    print(f"env step (gym.make, places an object): {env_sps:8.0f} steps/s  "
-          f"({1e6 / env_sps:6.0f} us/step)")
-    print(f"bare render (update_scene+render):     {bare_rps:8.0f} renders/s "
-          f"({1e6 / bare_rps:6.0f} us/render)")
+    print(
+        f"env step (gym.make, places an object): {env_sps:8.0f} steps/s  "
+        f"({1e6 / env_sps:6.0f} us/step)"
+    )
+    print(
+        f"bare render (update_scene+render):     {bare_rps:8.0f} renders/s "
+        f"({1e6 / bare_rps:6.0f} us/render)"
+    )
     print(f"ratio step/render: {bare_rps / env_sps:.2f}x   (target <= 1.3x)")
-    print(f"with resets: {steps / (step_t + reset_t):8.0f} steps/s "
-          f"(reset = {1e6 * reset_t / max(resets, 1):.0f} us: draws and renders the target)")
+    print(
+        f"with resets: {steps / (step_t + reset_t):8.0f} steps/s "
+        f"(reset = {1e6 * reset_t / max(resets, 1):.0f} us: draws and renders the target)"
+    )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def _assert_same(a, b) -> None:
             _assert_same(a[k], b[k])
     elif isinstance(a, (tuple, list)):
         assert len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             _assert_same(x, y)
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b)
@@ -314,6 +314,30 @@ def test_bad_actions():
     with pytest.raises(ValueError, match="type"):
         SceneObject.from_dict({"type": "cone", "row": 0, "col": 0, "size": 0, "color": [0, 0, 0]})
     env.close()
+
+
+def _render_in_child(renderer, queue):
+    try:
+        queue.put(renderer.canvas().shape)
+    except RuntimeError as e:
+        queue.put(str(e))
+
+
+def test_forked_child_gets_clear_error_not_a_hang():
+    import multiprocessing as mp
+
+    r = SceneRenderer(16, max_objects=1)
+    r.canvas()  # a GL context now exists in this process
+    r.draw(SceneObject(0, 0, 0, (0, 0, 0)))
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_render_in_child, args=(r, queue))
+    child.start()
+    msg = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert "spawn" in msg and "forked" in msg
+    assert r.canvas().shape == (16, 16, 3)  # the parent is unaffected
+    r.close()
 
 
 def test_missing_gl_backend_error(monkeypatch):

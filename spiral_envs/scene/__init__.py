@@ -33,6 +33,7 @@ __all__ = [
     "match_objects",
     "pixel_l2",
     "render_scene",
+    "sample_scene",
     "scene_action_spec",
     "score_scene",
     "select_gl_backend",

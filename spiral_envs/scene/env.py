@@ -53,11 +53,15 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     | Index | Name | Values |
     |-------|------|--------|
-    | 0 | ``flag`` | 1 = place an object, 0 = skip the step (the rest is ignored) |
+    | 0 | ``flag`` | 1 = place an object, 0 = skip the step (the rest is then ignored) |
     | 1 | ``type`` | sphere, box, cylinder, capsule |
-    | 2 | ``position`` | grid cell ``row * 16 + col``; row 0 is the far edge (top of the image), col 0 the left; spatial, ``grid=(16, 16)`` |
-    | 3 | ``size`` | scale 0.10, 0.15, 0.20 m (sphere radius; box half side 0.8 s; cylinder radius s, half height 0.8 s; capsule radius 0.6 s, half length s) |
+    | 2 | ``position`` | grid cell ``row * 16 + col`` (spatial, ``grid=(16, 16)``) |
+    | 3 | ``size`` | scale ``s`` = 0.10, 0.15, 0.20 m |
     | 4-6 | ``red``, ``green``, ``blue`` | 0, 1/3, 2/3, 1 |
+
+    Grid row 0 is the far edge of the floor (top of the image), column 0 the left. Shapes for a
+    scale ``s``: sphere of radius ``s``; cube of half side ``0.8 s``; cylinder of radius ``s``
+    and half height ``0.8 s``; upright capsule of radius ``0.6 s`` and half length ``s``.
 
     Objects rest on the floor at the centre of their cell; they may intersect. An invalid action
     raises ``ValueError`` naming the component and its range.
@@ -245,8 +249,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         """The current scene at ``render_size``, with shadows and multisampling."""
         if self.render_mode is None:
             gym.logger.warn(
-                "render() called without a render_mode: make the env with "
-                'render_mode="rgb_array".'
+                'render() called without a render_mode: make the env with render_mode="rgb_array".'
             )
             return None
         if self._human is None:

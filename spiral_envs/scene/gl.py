@@ -77,7 +77,7 @@ def probe_backend(backend: str, timeout: float = 120.0) -> tuple[bool, str]:
         return False, f"probe failed: {e}"
     if out.returncode == 0 and "spiral-gl-ok" in out.stdout:
         return True, ""
-    tail = (out.stderr.strip().splitlines() or ["exit status %d" % out.returncode])[-1]
+    tail = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
     return False, tail[-300:]
 
 

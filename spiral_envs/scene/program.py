@@ -91,13 +91,16 @@ class SceneObject:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "color", tuple(int(c) for c in self.color))
+        if len(self.color) != 3:
+            raise ValueError(f"color must have 3 levels (red, green, blue), got {self.color}")
         checks = [
             ("type", self.type, len(OBJECT_TYPES)),
             ("position", self.position, GRID * GRID),
             ("size", self.size, len(SIZE_LEVELS)),
-        ] + [(n, c, len(COLOR_LEVELS)) for n, c in zip(("red", "green", "blue"), self.color)]
-        if len(self.color) != 3:
-            raise ValueError(f"color must have 3 levels (red, green, blue), got {self.color}")
+        ] + [
+            (n, c, len(COLOR_LEVELS))
+            for n, c in zip(("red", "green", "blue"), self.color, strict=True)
+        ]
         for name, value, n in checks:
             if not isinstance(value, (int, np.integer)) or not 0 <= value < n:
                 raise ValueError(f"SceneObject {name}={value!r}: accepted integers 0..{n - 1}")

@@ -3,10 +3,13 @@
 One ``MjModel`` is compiled per renderer from ``scene.xml`` plus a pool of generic geoms (one per
 object slot). Placing an object writes its type, size, colour and position into the pool's
 ``model.geom_*`` rows and moves the geom into the visible group, so a step never recompiles:
-it is ``mj_kinematics`` + ``mj_camlight`` + ``update_scene`` + ``render``, the cost of a bare render.
+it is ``mj_kinematics`` + ``mj_camlight`` + ``update_scene`` + ``render``, about the cost of a
+bare render.
 
 The GL context is created lazily, on the first :meth:`SceneRenderer.canvas`, in the process that
-renders, and is dropped on pickling (vector-env workers make their own).
+renders, and is dropped on pickling (vector-env workers make their own). A process forked after
+its parent made a GL context cannot render (EGL and OSMesa hang or crash there): the renderer
+raises a ``RuntimeError`` saying to use ``spawn``/``forkserver`` instead of hanging.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ SCENE_XML = os.path.join(os.path.dirname(__file__), "scene.xml")
 #: ``fast``: the agent's camera (no shadows, reflections or multisampling: cheap on a CPU);
 #: ``nice``: for people (shadows and 4x multisampling).
 QUALITIES = ("fast", "nice")
+_gl_pid: int | None = None  # the process that created this module's GL contexts
+_inherited: list[Any] = []  # GL state copied into a forked child, kept alive and never used
 _VISIBLE_GROUP = 0
 _HIDDEN_GROUP = 5  # MjvOption hides geom groups 3-5 by default
 _GEOM_ENUM = {"sphere": "mjGEOM_SPHERE", "box": "mjGEOM_BOX", "cylinder": "mjGEOM_CYLINDER",
@@ -69,7 +74,7 @@ class SceneRenderer:
         self.objects = []
         self._image = None
         if self._gl is not None:
-            self._gl[1].geom_group[self._first:] = _HIDDEN_GROUP
+            self._gl[1].geom_group[self._first :] = _HIDDEN_GROUP
 
     def draw(self, item: SceneObject) -> None:
         """Places one object (into the next free slot)."""
@@ -89,7 +94,7 @@ class SceneRenderer:
         return self._image.copy()
 
     def close(self) -> None:
-        if self._gl is not None:
+        if self._gl is not None and self._pid == os.getpid():
             try:
                 self._gl[3].close()
             finally:
@@ -127,8 +132,21 @@ class SceneRenderer:
             pass
 
     def _context(self) -> Any:
+        global _gl_pid
+        if self._gl is not None and self._pid != os.getpid():
+            _inherited.append(self._gl)  # inherited through fork: never touch (or free) it
+            self._gl = None
         if self._gl is None:
+            if _gl_pid is not None and _gl_pid != os.getpid():
+                raise RuntimeError(
+                    f"this process ({os.getpid()}) was forked from process {_gl_pid} after that "
+                    "process had created an OpenGL context; MuJoCo's EGL/OSMesa rendering hangs "
+                    "or crashes in such a child. Start workers with 'spawn' or 'forkserver' "
+                    '(gym.make_vec(..., vectorization_mode="async", '
+                    'vector_kwargs={"context": "spawn"})), or create the envs before rendering.'
+                )
             self._gl = self._build()
+            self._pid = _gl_pid = os.getpid()
             for i, o in enumerate(self.objects):
                 self._write_slot(i, o)
         return self._gl

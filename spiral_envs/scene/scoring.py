@@ -37,7 +37,7 @@ _MAX_LEVEL = len(COLOR_LEVELS) - 1
 
 def pair_cost(a: SceneObject, b: SceneObject) -> float:
     """Mismatch of two objects, in [0, 4]: type + size + colour (mean level gap) + distance."""
-    color = sum(abs(x - y) for x, y in zip(a.color, b.color)) / (3 * _MAX_LEVEL)
+    color = sum(abs(x - y) for x, y in zip(a.color, b.color, strict=True)) / (3 * _MAX_LEVEL)
     dist = math.hypot(a.row - b.row, a.col - b.col) / _MAX_CELL_DISTANCE
     return float(a.type != b.type) + float(a.size != b.size) + color + dist
 
@@ -129,7 +129,7 @@ def score_scene(
         for k, ok in same.items():
             sums[k] += float(ok)
         dist += math.hypot(a.row - b.row, a.col - b.col)
-        color_gap += sum(abs(x - y) for x, y in zip(a.color, b.color)) / 3.0
+        color_gap += sum(abs(x - y) for x, y in zip(a.color, b.color, strict=True)) / 3.0
     out = {f"{k}_accuracy": (s / denom if denom else 1.0) for k, s in sums.items()}
     if pairs:
         out["position_error"] = dist / len(pairs)
