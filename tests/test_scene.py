@@ -152,13 +152,19 @@ def test_pickle_round_trip_mid_episode():
 def test_vector_envs(mode):
     kwargs = {"vector_kwargs": {"context": "spawn"}} if mode == "async" else {}
     envs = gym.make_vec("SpiralMuJoCo-Scene-Cond-v0", num_envs=2, vectorization_mode=mode, **kwargs)
+    single = gym.make("SpiralMuJoCo-Scene-Cond-v0")
     obs, _ = envs.reset(seed=[1, 2])
+    ref, _ = single.reset(seed=2)
     assert obs["canvas"].shape == (2, 64, 64, 3) and obs["target"].dtype == np.uint8
     assert not np.array_equal(obs["target"][0], obs["target"][1])
-    for _ in range(5):
-        obs, rew, term, trunc, info = envs.step(envs.action_space.sample())
+    np.testing.assert_array_equal(obs["target"][1], ref["target"])  # same pixels in a worker
+    actions = np.stack([np.stack(_random_actions(5, seed=s)) for s in (0, 1)], axis=1)
+    for a in actions:
+        obs, rew, term, trunc, info = envs.step(a)
+        ref, *_ = single.step(a[1])
+    np.testing.assert_array_equal(obs["canvas"][1], ref["canvas"])  # next-step autoreset
     assert term.all() and "l2" in info and info["_l2"].all()
-    envs.close()
+    envs.close(), single.close()
 
 
 def test_sb3_ppo_smoke():
@@ -275,6 +281,26 @@ def test_score_perfect_and_degrades():
     empty = score_scene([], truth)
     assert empty["object_accuracy"] == 0.0 and np.isnan(empty["position_error"])
     assert score_scene([], [])["object_accuracy"] == 1.0
+
+
+def test_reset_with_given_target_and_dataset():
+    env = gym.make("SpiralMuJoCo-Scene-Cond-v0")
+    program = SceneProgram([SceneObject(1, 17, 2, (3, 3, 0)), SceneObject(3, 200, 0, (0, 1, 3))])
+    obs, _ = env.reset(seed=0, options={"target_program": program.to_json()})
+    assert env.unwrapped.target_program == program
+    np.testing.assert_array_equal(obs["target"], render_scene(program, 64))
+    with pytest.raises(ValueError, match="episode_length"):
+        env.reset(options={"target_program": SceneProgram(list(program) * 3)})
+    env.close()
+
+    from spiral_envs import ImageDataset
+    from spiral_envs.scene import SceneDataset
+
+    data = SceneDataset(length=10, image_size=32, seed=1)
+    assert isinstance(data, ImageDataset) and len(data) == 10
+    np.testing.assert_array_equal(data[3], render_scene(data.program(3), 32))
+    batch = data.sample(np.random.default_rng(0), 3)
+    assert batch.shape == (3, 32, 32, 3) and batch.dtype == np.uint8
 
 
 def test_pixel_l2():

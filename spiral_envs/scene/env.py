@@ -56,7 +56,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     | 0 | ``flag`` | 1 = place an object, 0 = skip the step (the rest is then ignored) |
     | 1 | ``type`` | sphere, box, cylinder, capsule |
     | 2 | ``position`` | grid cell ``row * 16 + col`` (spatial, ``grid=(16, 16)``) |
-    | 3 | ``size`` | scale ``s`` = 0.10, 0.15, 0.20 m |
+    | 3 | ``size`` | scale ``s`` = 0.12, 0.16, 0.20 m |
     | 4-6 | ``red``, ``green``, ``blue`` | 0, 1/3, 2/3, 1 |
 
     Grid row 0 is the far edge of the floor (top of the image), column 0 the left. Shapes for a
@@ -84,7 +84,9 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     ## Starting State
 
-    An empty floor, and a new target drawn with ``np_random``.
+    An empty floor, and a new target drawn with ``np_random``; or the target given as
+    ``reset(options={"target_program": program})`` (a :class:`SceneProgram`, its JSON, or the
+    list of object dicts), for evaluating on fixed scenes.
 
     ## Episode End
 
@@ -213,9 +215,19 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict, dict]:
         super().reset(seed=seed)
-        self._target_program = sample_scene(
-            self.np_random, self.min_objects, self.max_objects, self.allow_overlap
-        )
+        given = (options or {}).get("target_program")
+        if given is not None:
+            target = given if isinstance(given, SceneProgram) else SceneProgram.from_json(given)
+            if len(target) > self.episode_length:
+                raise ValueError(
+                    f"options['target_program'] has {len(target)} objects: accepted at most "
+                    f"episode_length={self.episode_length}"
+                )
+            self._target_program = target.copy()
+        else:
+            self._target_program = sample_scene(
+                self.np_random, self.min_objects, self.max_objects, self.allow_overlap
+            )
         r = self._renderer
         r.set_objects(self._target_program)
         self._target = r.canvas()

@@ -32,7 +32,7 @@ OBJECT_TYPES: tuple[str, ...] = ("sphere", "box", "cylinder", "capsule")
 GRID: int = 16
 FLOOR_HALF_EXTENT: float = 1.0
 #: Object scale ``s`` (metres) per ``size`` level; see :func:`SceneObject.geom_size`.
-SIZE_LEVELS: tuple[float, ...] = (0.10, 0.15, 0.20)
+SIZE_LEVELS: tuple[float, ...] = (0.12, 0.16, 0.20)
 #: Colour value per level of each RGB channel (``red``, ``green``, ``blue`` sub-actions).
 COLOR_LEVELS: tuple[float, ...] = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 
