@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from spiral_envs.actions import ActionSpec
 from spiral_envs.scene.generator import sample_scene
+from spiral_envs.scene.gl import select_gl_backend
 from spiral_envs.scene.program import SceneObject, SceneProgram, scene_action_spec
 from spiral_envs.scene.renderer import SceneRenderer
 from spiral_envs.scene.scoring import pixel_l2, score_scene
@@ -179,7 +180,10 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         obs["step"] = spaces.Box(0, self.episode_length, (1,), np.int32)
         self.observation_space = spaces.Dict(obs)
 
-        # The renderer makes no GL context until it first renders (in the process that steps).
+        # Choose the GL backend now (a subprocess probe, no GL state here) so that it fails early
+        # with what to install, and so that worker processes inherit MUJOCO_GL. The renderer
+        # makes no GL context until it first renders, in the process that steps.
+        select_gl_backend()
         self._renderer = SceneRenderer(self.image_size, self.episode_length, "fast")
         self._human: SceneRenderer | None = None
         self._program = SceneProgram()

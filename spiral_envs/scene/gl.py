@@ -24,8 +24,8 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("egl", "osmesa")
 
 #: What each backend needs on a Debian/Ubuntu machine.
 INSTALL_HINTS: dict[str, str] = {
-    "egl": "EGL: `apt-get install libegl1 libgl1-mesa-dri` (Mesa's software EGL needs no GPU; "
-    "with an NVIDIA GPU its driver's libEGL is used)",
+    "egl": "EGL: `apt-get install libegl1 libgl1 libgl1-mesa-dri` (Mesa's software EGL needs no "
+    "GPU; with an NVIDIA GPU its driver's libEGL is used)",
     "osmesa": "OSMesa: `apt-get install libosmesa6`",
     "glfw": "GLFW: a display (X11/Wayland) and `pip install glfw`",
 }
