@@ -386,6 +386,27 @@ def test_missing_gl_backend_error(monkeypatch):
     assert os.environ["MUJOCO_GL"] == "osmesa"
 
 
+@pytest.mark.parametrize(
+    "env_vars",
+    [
+        {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"},  # OSMesa cannot load
+        {"MUJOCO_GL": "bogus"},  # a backend that does not exist
+    ],
+)
+def test_broken_backend_in_fresh_process(env_vars):
+    import subprocess
+    import sys
+
+    code = "from spiral_envs.scene import render_scene; render_scene([], 16)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, **env_vars)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "GLBackendError" in out.stderr
+    for package in ("libegl1", "libgl1-mesa-dri", "libosmesa6"):
+        assert package in out.stderr
+
+
 def test_user_backend_respected(monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "EGL")
 

@@ -132,6 +132,11 @@ def import_mujoco() -> ModuleType:
     select_gl_backend()
     try:
         import mujoco
+    except RuntimeError as e:  # an invalid MUJOCO_GL value
+        raise GLBackendError(
+            install_message({os.environ.get("MUJOCO_GL", ""): str(e)})
+            + "\nAccepted MUJOCO_GL values without a display: egl, osmesa."
+        ) from e
     except ImportError as e:
         raise ImportError(
             "the 3D scene environments need MuJoCo: `pip install mujoco` (a core dependency of "
