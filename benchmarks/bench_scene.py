@@ -28,7 +28,7 @@ ENV_ID = "SpiralMuJoCo-Scene-v0"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=64, help="image_size in pixels")
+    parser.add_argument("--size", type=int, default=64, help="canvas_size in pixels")
     parser.add_argument("--seconds", type=float, default=10.0, help="time budget of the run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -41,7 +41,7 @@ def main() -> None:
 
     if ENV_ID not in gym.registry:
         gym.register(ENV_ID, entry_point="spiral_envs.scene.env:SceneEnv")
-    env = gym.make(ENV_ID, image_size=args.size)
+    env = gym.make(ENV_ID, canvas_size=args.size)
     scene = env.unwrapped
     rng = np.random.default_rng(args.seed)
     nvec = env.action_space.nvec

@@ -296,7 +296,7 @@ def test_reset_with_given_target_and_dataset():
     from spiral_envs import ImageDataset
     from spiral_envs.scene import SceneDataset
 
-    data = SceneDataset(length=10, image_size=32, seed=1)
+    data = SceneDataset(length=10, canvas_size=32, seed=1)
     assert isinstance(data, ImageDataset) and len(data) == 10
     np.testing.assert_array_equal(data[3], render_scene(data.program(3), 32))
     batch = data.sample(np.random.default_rng(0), 3)
@@ -315,8 +315,8 @@ def test_pixel_l2():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"image_size": 0}, "image_size"),
-        ({"image_size": -3}, "image_size"),
+        ({"canvas_size": 0}, "canvas_size"),
+        ({"canvas_size": -3}, "canvas_size"),
         ({"render_size": 0}, "render_size"),
         ({"episode_length": 0}, "episode_length"),
         ({"max_objects": 6}, "max_objects"),

@@ -71,7 +71,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     A ``Dict``:
 
-    * ``canvas``: ``Box(0, 255, (image_size, image_size, 3), uint8)``, the scene so far as the
+    * ``canvas``: ``Box(0, 255, (canvas_size, canvas_size, 3), uint8)``, the scene so far as the
       agent's camera sees it (no shadows, no multisampling);
     * ``target``: the same, the target scene (conditional env only);
     * ``step``: ``Box(0, episode_length, (1,), int32)``, the number of steps taken.
@@ -104,7 +104,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     ``env.unwrapped.program`` (the agent's) and ``env.unwrapped.target_program`` are
     :class:`spiral_envs.scene.SceneProgram` copies: ``to_json()``, ``from_json()``, and
-    ``render(size)`` at any size; :func:`spiral_envs.scene.render_scene` at ``image_size`` with
+    ``render(size)`` at any size; :func:`spiral_envs.scene.render_scene` at ``canvas_size`` with
     ``quality="fast"`` reproduces the observation exactly.
 
     ## Arguments
@@ -112,11 +112,11 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     ```python
     import gymnasium as gym
     import spiral_envs
-    env = gym.make("SpiralMuJoCo-Scene-Cond-v0", image_size=64, render_mode="rgb_array")
+    env = gym.make("SpiralMuJoCo-Scene-Cond-v0", canvas_size=64, render_mode="rgb_array")
     ```
 
     * ``conditional`` (bool, default ``False``): put the target in the observation.
-    * ``image_size`` (int, default 64): observation height and width in pixels.
+    * ``canvas_size`` (int, default 64): observation height and width in pixels.
     * ``episode_length`` (int, default 5): steps per episode, hence the most objects.
     * ``min_objects``, ``max_objects`` (int, default 1 and 5): object count of the targets,
       ``0 <= min_objects <= max_objects <= episode_length``.
@@ -139,7 +139,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     def __init__(
         self,
         conditional: bool = False,
-        image_size: int = 64,
+        canvas_size: int = 64,
         episode_length: int = 5,
         min_objects: int = 1,
         max_objects: int = 5,
@@ -152,7 +152,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
                 raise ValueError(f"{name}={value!r}: accepted True or False")
         self.conditional = bool(conditional)
         self.allow_overlap = bool(allow_overlap)
-        self.image_size = _positive_int("image_size", image_size)
+        self.canvas_size = _positive_int("canvas_size", canvas_size)
         self.episode_length = _positive_int("episode_length", episode_length)
         self.render_size = _positive_int("render_size", render_size)
         if isinstance(min_objects, bool) or not isinstance(min_objects, (int, np.integer)):
@@ -173,7 +173,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
         self.action_spec: ActionSpec = scene_action_spec()
         self.action_space = self.action_spec.space()
-        image = spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
+        image = spaces.Box(0, 255, (self.canvas_size, self.canvas_size, 3), np.uint8)
         obs = {"canvas": image}
         if self.conditional:
             obs["target"] = spaces.Box(0, 255, image.shape, np.uint8)
@@ -184,7 +184,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         # with what to install, and so that worker processes inherit MUJOCO_GL. The renderer
         # makes no GL context until it first renders, in the process that steps.
         select_gl_backend()
-        self._renderer = SceneRenderer(self.image_size, self.episode_length, "fast")
+        self._renderer = SceneRenderer(self.canvas_size, self.episode_length, "fast")
         self._human: SceneRenderer | None = None
         self._program = SceneProgram()
         self._target_program = SceneProgram()
@@ -206,7 +206,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     @property
     def target(self) -> np.ndarray:
-        """The current target image, ``uint8 (image_size, image_size, 3)`` (a copy)."""
+        """The current target image, ``uint8 (canvas_size, canvas_size, 3)`` (a copy)."""
         return self._target.copy()
 
     @property
@@ -262,7 +262,11 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         return self._obs(), 0.0, terminated, False, info
 
     def render(self) -> np.ndarray | None:
-        """The current scene at ``render_size``, with shadows and multisampling."""
+        """The current scene at ``render_size``, with shadows and multisampling.
+
+        In the conditional variant the target scene is shown on the left of it, as the paint
+        envs do.
+        """
         if self.render_mode is None:
             gym.logger.warn(
                 'render() called without a render_mode: make the env with render_mode="rgb_array".'
@@ -271,7 +275,11 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         if self._human is None:
             self._human = SceneRenderer(self.render_size, self.episode_length, "nice")
         self._human.set_objects(self._program)
-        return self._human.canvas()
+        image = self._human.canvas()
+        if self.conditional and self._target_program is not None:
+            self._human.set_objects(self._target_program)
+            image = np.concatenate([self._human.canvas(), image], axis=1)
+        return image
 
     def close(self) -> None:
         self._renderer.close()

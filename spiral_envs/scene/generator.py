@@ -75,7 +75,7 @@ class SceneDataset:
 
     Args:
         length: Number of scenes.
-        image_size: Canvas size in pixels.
+        canvas_size: Canvas size in pixels.
         seed: Seed of the set.
         min_objects: Fewest objects per scene.
         max_objects: Most objects per scene.
@@ -84,7 +84,7 @@ class SceneDataset:
     def __init__(
         self,
         length: int = 10_000,
-        image_size: int = 64,
+        canvas_size: int = 64,
         seed: int = 0,
         min_objects: int = 1,
         max_objects: int = 5,
@@ -94,9 +94,9 @@ class SceneDataset:
         self.length = int(length)
         self.seed = int(seed)
         self.min_objects, self.max_objects = int(min_objects), int(max_objects)
-        self.image_size = int(image_size)
+        self.canvas_size = int(canvas_size)
         self.name = f"mujoco-scenes-{self.seed}"
-        self.image_shape = (self.image_size, self.image_size, 3)
+        self.image_shape = (self.canvas_size, self.canvas_size, 3)
         sample_scene(np.random.default_rng(0), self.min_objects, self.max_objects)  # validate
 
     def __len__(self) -> int:
@@ -112,7 +112,7 @@ class SceneDataset:
     def __getitem__(self, index: int) -> np.ndarray:
         from spiral_envs.scene.renderer import render_scene
 
-        return render_scene(self.program(index), self.image_size)
+        return render_scene(self.program(index), self.canvas_size)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         idx = rng.integers(self.length, size=n)

@@ -230,7 +230,7 @@ class SceneProgram:
     def render(self, size: int = 256, quality: str = "nice") -> np.ndarray:
         """Renders the program to a fresh ``uint8 (size, size, 3)`` image.
 
-        ``quality="fast"`` at the env's ``image_size`` reproduces the observation exactly.
+        ``quality="fast"`` at the env's ``canvas_size`` reproduces the observation exactly.
         """
         from spiral_envs.scene.renderer import render_scene
 

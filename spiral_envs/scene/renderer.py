@@ -210,7 +210,7 @@ def render_scene(
     """Renders a list of scene objects to a fresh ``uint8 (size, size, 3)`` image.
 
     Renderers are cached per ``(size, pool, quality)`` and per process. With the env's
-    ``image_size`` and ``quality="fast"`` the image equals the env's observation pixel for pixel.
+    ``canvas_size`` and ``quality="fast"`` the image equals the env's observation pixel for pixel.
 
     Args:
         objects: The scene (a :class:`SceneProgram` or objects).
