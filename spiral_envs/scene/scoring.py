@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from spiral_envs.rewards import l2_distance
 from spiral_envs.scene.program import COLOR_LEVELS, GRID, SceneObject, SceneProgram, as_objects
 
 __all__ = ["SCORE_KEYS", "linear_assignment", "match_objects", "pixel_l2", "score_scene"]
@@ -144,8 +145,7 @@ def score_scene(
 
 def pixel_l2(canvas: np.ndarray, target: np.ndarray) -> float:
     """Mean over pixels and channels of ``((canvas - target) / 255) ** 2``, in [0, 1]."""
-    a = np.asarray(canvas, dtype=np.float32)
-    b = np.asarray(target, dtype=np.float32)
+    a, b = np.asarray(canvas), np.asarray(target)
     if a.shape != b.shape:
         raise ValueError(f"canvas shape {a.shape} != target shape {b.shape}")
-    return float(np.mean(((a - b) / 255.0) ** 2))
+    return float(l2_distance(a, b))
