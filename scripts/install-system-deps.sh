@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system libraries spiral-gym needs, where they are missing (Debian/Ubuntu):
 #   libcairo2-dev, pkg-config  - to compile pycairo (it has no Linux wheel)
-#   libegl1, libgl1-mesa-dri, libosmesa6 - offscreen MuJoCo rendering without a display or GPU
+#   libegl1, libgl1, libgl1-mesa-dri, libosmesa6 - offscreen MuJoCo rendering (EGL or OSMesa)
+#                                          without a display or GPU
 set -euo pipefail
-packages=(libcairo2-dev pkg-config libegl1 libgl1-mesa-dri libosmesa6)
+packages=(libcairo2-dev pkg-config libegl1 libgl1 libgl1-mesa-dri libosmesa6)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

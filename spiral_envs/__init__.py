@@ -13,13 +13,14 @@ See :data:`spiral_envs.ENV_IDS` for every id.
 from spiral_envs.actions import ActionComponent, ActionSpec
 from spiral_envs.datasets import load_dataset
 from spiral_envs.protocols import Discriminator, ImageDataset, Renderer
-from spiral_envs.registration import ENV_IDS, PAINT_IDS, register_envs
+from spiral_envs.registration import ENV_IDS, PAINT_IDS, SCENE_IDS, register_envs
 
 register_envs()
 
 __all__ = [
     "ENV_IDS",
     "PAINT_IDS",
+    "SCENE_IDS",
     "ActionComponent",
     "ActionSpec",
     "Discriminator",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spiral_envs.paint.strokes import Stroke
+
 __all__ = ["RandomPainter", "ScriptedTracer"]
 
 
@@ -117,8 +119,9 @@ class ScriptedTracer:
             end = self.rng.uniform(0.1, 0.9, 2)
             control = np.clip((pen + end) / 2 + self.rng.normal(0, 0.1, 2), 0, 1)
             # Colour of the target along the stroke, where the brush will lay it.
-            t = np.linspace(0, 1, 7)[:, None]
-            curve = (1 - t) ** 2 * pen + 2 * (1 - t) * t * control + t**2 * end
+            curve = Stroke(tuple(pen), tuple(control), tuple(end), (1, 1), 0).point(
+                np.linspace(0, 1, 7)
+            )
             px = np.clip((curve * h).astype(int), 0, h - 1)
             rgb = target[px[:, 1], px[:, 0]].mean(axis=0) / 255.0
             plan.append(self._action(1, end, control, size, -1, rgb))

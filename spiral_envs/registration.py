@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-__all__ = ["ENV_IDS", "PAINT_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "PAINT_IDS", "SCENE_IDS", "register_envs"]
 
 _PAINT = "spiral_envs.paint.env:PaintEnv"
 
@@ -20,6 +20,12 @@ for _name, _dataset in (
     _TABLE[f"SpiralPaint-{_name}-Cond-v0"] = (_PAINT, {"dataset": _dataset, "conditional": True})
 
 PAINT_IDS: tuple[str, ...] = tuple(_TABLE)
+
+_SCENE = "spiral_envs.scene.env:SceneEnv"
+_TABLE["SpiralMuJoCo-Scene-v0"] = (_SCENE, {"conditional": False})
+_TABLE["SpiralMuJoCo-Scene-Cond-v0"] = (_SCENE, {"conditional": True})
+SCENE_IDS: tuple[str, ...] = ("SpiralMuJoCo-Scene-v0", "SpiralMuJoCo-Scene-Cond-v0")
+
 ENV_IDS: tuple[str, ...] = tuple(_TABLE)
 
 

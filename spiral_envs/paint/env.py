@@ -12,6 +12,7 @@ from gymnasium import spaces
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 from spiral_envs.paint.painter import CairoPainter
 from spiral_envs.paint.strokes import Move, Stroke, StrokeProgram
+from spiral_envs.rewards import l2_distance
 
 __all__ = ["DATASETS", "PaintEnv"]
 
@@ -315,8 +316,7 @@ class PaintEnv(gym.Env):
     def _info(self, final: bool, canvas: np.ndarray | None = None) -> dict[str, Any]:
         info: dict[str, Any] = {"strokes": self._strokes, "disjoint_strokes": self._disjoint}
         if final:
-            diff = (canvas.astype(np.float32) - self.target) * (1.0 / 255.0)
-            info["l2"] = float(np.mean(diff * diff))
+            info["l2"] = float(l2_distance(canvas, self.target))
         return info
 
     def __getstate__(self) -> dict[str, Any]:
