@@ -70,6 +70,14 @@ class EnvInfo:
         self.conditional = "target" in space.spaces
         self.max_step = int(np.asarray(space["step"].high).max()) if "step" in space.spaces else 20
         self.dataset = getattr(u, "dataset", None) or getattr(u, "_dataset", None)
+        if self.dataset is None and hasattr(u, "max_objects"):  # scenes: the same generator
+            from spiral_envs.scene import SceneDataset
+
+            self.dataset = SceneDataset(
+                canvas_size=self.image_shape[0],
+                min_objects=getattr(u, "min_objects", 1),
+                max_objects=u.max_objects,
+            )
 
 
 def _import_envs() -> None:

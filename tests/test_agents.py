@@ -612,3 +612,34 @@ def test_async_actor_with_vtrace_trains(tmp_path):
     assert s["frames"] == 64 and np.isfinite(s["losses/total"])
     # acted one update behind: the importance ratio is logged and finite
     assert np.isfinite(s["losses/importance_ratio"])
+
+
+def _registry_ids():
+    import gymnasium as gym
+
+    import spiral_envs  # noqa: F401
+
+    return sorted(i for i in gym.registry if i.startswith("Spiral"))
+
+
+@pytest.mark.parametrize("env_id", _registry_ids())
+def test_the_same_trainer_drives_every_registered_env(tmp_path, env_id):
+    import gymnasium as gym
+
+    from agents.train import train
+
+    try:
+        gym.make(env_id).close()
+    except (FileNotFoundError, ImportError, RuntimeError) as e:  # CelebA not present, no GL
+        pytest.skip(f"{env_id}: {str(e)[:80]}")
+    cond = "Cond" in env_id
+    s = train(
+        small_cfg(
+            tmp_path,
+            env_id=env_id,
+            num_envs=2,
+            total_steps=40 if "Paint" in env_id else 10,
+            reward="l2" if cond else "discriminator",
+        )
+    )
+    assert np.isfinite(s["losses/total"])
