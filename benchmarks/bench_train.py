@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,8 +29,17 @@ if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
 
 import spiral_envs  # noqa: F401  (registers the ids)
 
+# our trainer's variants: config overrides
+VARIANTS = {
+    "fp32": {},
+    "bf16": {"precision": "bf16"},
+    "bf16+async": {"precision": "bf16", "async_actor": True, "off_policy": "vtrace"},
+}
 
-def ours_fps(env_id: str, n_envs: int, frames: int, threads: int, device: str) -> float:
+
+def ours_fps(
+    env_id: str, n_envs: int, frames: int, threads: int, device: str, variant: str = "fp32"
+) -> float:
     from agents.config import TrainConfig
     from agents.train import train
 
@@ -47,6 +57,7 @@ def ours_fps(env_id: str, n_envs: int, frames: int, threads: int, device: str) -
             sample_every=0,
             checkpoint_every=10**9,
             log_every=10**9,
+            **VARIANTS[variant],
         )
         # the trainer's own frames/s: its training loop only (no imports or env construction),
         # with the final checkpoint excluded
@@ -74,51 +85,53 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--num_envs", type=int, default=64)
     p.add_argument("--frames", type=int, default=64 * 20 * 8, help="frames per round and agent")
     p.add_argument("--threads", type=int, nargs="+", default=[2])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", help="device of our trainer")
     p.add_argument("--no_sb3", action="store_true", help="only time our trainer")
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args(argv)
-    results = {"env_id": a.env_id, "num_envs": a.num_envs, "frames": a.frames, "runs": {}}
+    results = {
+        "env_id": a.env_id,
+        "num_envs": a.num_envs,
+        "frames": a.frames,
+        "device": a.device,
+        "cpu_count": os.cpu_count(),
+        "runs": {},
+    }
     for th in a.threads:
-        ours, sb3 = [], []
+        fps: dict[str, list[float]] = {v: [] for v in a.variants}
+        if not a.no_sb3:
+            fps["sb3 A2C"] = []
         for r in range(a.rounds):
-            ours.append(ours_fps(a.env_id, a.num_envs, a.frames, th, a.device))
+            for v in a.variants:
+                fps[v].append(ours_fps(a.env_id, a.num_envs, a.frames, th, a.device, v))
             if not a.no_sb3:
-                sb3.append(sb3_fps(a.env_id, a.num_envs, a.frames, th))
+                fps["sb3 A2C"].append(sb3_fps(a.env_id, a.num_envs, a.frames, th))
             print(
-                f"threads {th} round {r}: ours {ours[-1]:.0f} frames/s"
-                + ("" if a.no_sb3 else f", sb3 A2C {sb3[-1]:.0f} frames/s"),
+                f"threads {th} round {r}: "
+                + ", ".join(f"{k} {x[-1]:.0f}" for k, x in fps.items())
+                + " frames/s",
                 flush=True,
             )
-        row = {"ours_best": max(ours), "ours_median": statistics.median(ours), "ours": ours}
-        if sb3:
-            row.update(
-                sb3_best=max(sb3),
-                sb3_median=statistics.median(sb3),
-                sb3=sb3,
-                ratio_best=max(ours) / max(sb3),
-                ratio_median=statistics.median(ours) / statistics.median(sb3),
-            )
-        results["runs"][str(th)] = row
+        results["runs"][str(th)] = {
+            k: {"best": max(x), "median": statistics.median(x), "all": x} for k, x in fps.items()
+        }
     print(
-        f"\n{a.env_id}, {a.num_envs} envs, {a.frames} frames per round, {a.rounds} rounds, "
-        f"device {a.device}"
+        f"\n{a.env_id}, {a.num_envs} envs, {a.frames} frames per round, best / median of "
+        f"{a.rounds} rounds, our trainer on {a.device}, discriminator updates included"
     )
-    print(
-        "| torch threads | ours frames/s (best / median) | sb3 A2C frames/s (best / median) "
-        "| ratio (best / median) |"
-    )
-    print("|---:|---:|---:|---:|")
+    print("| torch threads | trainer | frames/s (best / median) | x sb3 A2C (best / median) |")
+    print("|---:|---|---:|---:|")
     for th, row in results["runs"].items():
-        if "sb3_best" in row:
-            print(
-                f"| {th} | {row['ours_best']:.0f} / {row['ours_median']:.0f} | "
-                f"{row['sb3_best']:.0f} / {row['sb3_median']:.0f} | "
-                f"{row['ratio_best']:.2f} / {row['ratio_median']:.2f} |"
+        ref = row.get("sb3 A2C")
+        for k, x in row.items():
+            ratio = (
+                "-"
+                if ref is None
+                else (f"{x['best'] / ref['best']:.2f} / {x['median'] / ref['median']:.2f}")
             )
-        else:
-            print(f"| {th} | {row['ours_best']:.0f} / {row['ours_median']:.0f} | - | - |")
+            print(f"| {th} | {k} | {x['best']:.0f} / {x['median']:.0f} | {ratio} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)
