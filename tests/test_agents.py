@@ -643,3 +643,32 @@ def test_the_same_trainer_drives_every_registered_env(tmp_path, env_id):
         )
     )
     assert np.isfinite(s["losses/total"])
+
+
+def test_resume_from_the_command_line_uses_the_saved_config(tmp_path, capsys):
+    from agents.train import main
+
+    out = str(tmp_path / "r")
+    assert (
+        main(
+            [
+                "--env_id",
+                "FakePaint-v0",
+                "--num_envs",
+                "2",
+                "--total_steps",
+                "16",
+                "--out_dir",
+                out,
+                "--seed",
+                "3",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
+    # only the budget is given again: env, sizes and seed come from the checkpoint
+    assert main(["--out_dir", out, "--resume", "--total_steps", "32", "--progress", "false"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    assert ck["frames"] == 32 and ck["config"]["seed"] == 3 and ck["config"]["channels"] == 8
