@@ -78,7 +78,7 @@ def evaluate_checkpoint(
         targets = None
         if rollouts[0].targets is not None:
             targets = np.concatenate([r.targets for r in rollouts])[:episodes]
-        save_grid(out / "samples.png", finals, targets, n=min(32, len(finals)))
+        save_grid(out / "samples.png", finals, targets, n=min(24, len(finals)), per_row=6)
         r0 = rollouts[0]
         save_episode_gif(
             out / "episode.gif", r0.canvases[:, 0], None if r0.targets is None else r0.targets[0]

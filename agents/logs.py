@@ -36,16 +36,21 @@ def save_grid(
     targets: np.ndarray | None = None,
     n: int = 16,
     scale: int = 2,
+    per_row: int | None = None,
 ) -> Path:
-    """Saves a PNG grid of canvases; with targets, each target sits left of its canvas."""
+    """Saves a PNG grid of canvases; with targets, each target sits left of its canvas.
+
+    ``per_row`` canvases (or pairs) per row; about a square grid when ``None``.
+    """
     canvases = np.asarray(canvases)[:n]
+    per_row = per_row or max(1, int(math.ceil(math.sqrt(len(canvases)))))
+    per_row = min(per_row, len(canvases))
     if targets is not None:
         pairs = np.stack([np.asarray(targets)[:n], canvases], 1)
         imgs = pairs.reshape(-1, *canvases.shape[1:])
-        cols = 2 * max(1, int(math.ceil(math.sqrt(len(canvases)))))
-        cols = min(cols, 2 * len(canvases))
+        cols = 2 * per_row
     else:
-        imgs, cols = canvases, None
+        imgs, cols = canvases, per_row
     grid = image_grid(imgs, cols=cols)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

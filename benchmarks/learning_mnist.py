@@ -107,34 +107,51 @@ def read_curve(run: Path) -> tuple[list[float], list[float], list[int]]:
     return minutes, l2, frames
 
 
-def plot(out: Path, rewards: list[str], base: dict, title: str) -> Path:
+def plot(out: Path, rewards: list[str], base: dict, title: str, finals: dict | None = None) -> Path:
+    """Held-out L2 against wall-clock minutes (left) and frames (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for r in rewards:
-        m, l2, _ = read_curve(out / r)
-        ax.plot(m, l2, label=f"{r} reward", lw=2)
-    ax.axhline(
-        base["blank_l2"], color="grey", ls="--", label=f"blank canvas {base['blank_l2']:.3f}"
-    )
-    ax.axhline(
-        base["random_l2"], color="grey", ls=":", label=f"random agent {base['random_l2']:.3f}"
-    )
-    ax.axhline(0.03, color="green", ls="-.", lw=1, label="target 0.03")
-    ax.set_xlabel("wall-clock minutes")
-    ax.set_ylabel("held-out L2 (MNIST test digits)")
-    ax.set_ylim(0, max(0.14, base["blank_l2"] * 1.2))
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        m, l2, fr = read_curve(out / r)
+        label = f"{r} reward"
+        if finals and r in finals:
+            label += f" (final {finals[r]:.4f})"
+        axes[0].plot(m, l2, label=label, lw=2)
+        axes[1].plot(np.asarray(fr) / 1e6, l2, label=label, lw=2)
+    for ax, xlabel in zip(
+        axes, ("wall-clock minutes", "environment frames (millions)"), strict=True
+    ):
+        ax.axhline(
+            base["blank_l2"], color="grey", ls="--", label=f"blank canvas {base['blank_l2']:.3f}"
+        )
+        ax.axhline(
+            base["random_l2"], color="grey", ls=":", label=f"random agent {base['random_l2']:.3f}"
+        )
+        ax.axhline(0.03, color="green", ls="-.", lw=1, label="target 0.03")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("held-out L2 (MNIST test digits)")
+    axes[0].set_ylim(0, max(0.14, base["random_l2"] * 1.1))
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = out / "learning_mnist.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def title_of(a: argparse.Namespace) -> str:
+    return (
+        f"{ENV} (20 steps, brush radii {a.env_kwargs.get('brush_sizes', 'default')}), "
+        f"{a.minutes:g} min per reward, {a.threads} torch thread(s)"
+        f"{' each, both runs at once on 2 cores' if a.parallel else ''}, seed {a.seed}, "
+        f"{a.reward_mode} rewards"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -155,21 +172,24 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    if not a.plot_only:
-        procs = []
-        for r in a.rewards:
-            cmd = train_command(r, out, a)
-            print(" ".join(cmd), flush=True)
-            log = open(out / f"{r}.log", "w")
-            root = str(Path(__file__).resolve().parents[1])
-            env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-            procs.append(
-                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-            )
-            if not a.parallel:
-                procs[-1].wait()
-        for pr in procs:
-            pr.wait()
+    if a.plot_only:  # redraw from the logs and results.json
+        res = json.loads((out / "results.json").read_text())
+        finals = {r: v["final_l2"] for r, v in res["runs"].items()}
+        path = plot(out, list(res["runs"]), res, title_of(a), finals)
+        print(f"plot: {path}")
+        return res
+    procs = []
+    for r in a.rewards:
+        cmd = train_command(r, out, a)
+        print(" ".join(cmd), flush=True)
+        log = open(out / f"{r}.log", "w")
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root))
+        if not a.parallel:
+            procs[-1].wait()
+    for pr in procs:
+        pr.wait()
     base = baselines(a.env_kwargs, a.final_episodes, seed=10**6)
     results = {
         "env_id": ENV,
@@ -200,12 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
             "curve_frames": frames,
             "eval_s": time.perf_counter() - t,
         }
-    title = (
-        f"{ENV}, {a.minutes:g} min per reward, {a.threads} thread(s)"
-        f"{' each, run in parallel' if a.parallel else ''}, seed {a.seed}, "
-        f"reward_mode {a.reward_mode}"
-    )
-    results["plot"] = str(plot(out, a.rewards, base, title))
+    title = title_of(a)
+    finals = {r: v["final_l2"] for r, v in results["runs"].items()}
+    results["plot"] = str(plot(out, a.rewards, base, title, finals))
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\nheld-out L2 on {a.final_episodes} MNIST test digits ({title}):")
     print("| agent | L2 | PSNR dB | frames |\n|---|---:|---:|---:|")
