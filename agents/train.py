@@ -186,7 +186,8 @@ def evaluate_policy(
             l2s.append(l2_distance(r.canvases[-1], r.targets))
         elif r.final_l2 is not None:
             l2s.append(r.final_l2)
-    out: dict[str, float] = {"episodes": float(sum(r.actions.shape[1] for r in rollouts))}
+    played = sum(r.actions.shape[1] for r in rollouts)
+    out: dict[str, float] = {"episodes": float(min(played, episodes))}
     if l2s:
         l2 = np.concatenate(l2s)[:episodes]
         out["l2"] = float(l2.mean())
@@ -366,8 +367,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.progress:
         from tqdm import tqdm
 
+        # a time budget far below total_steps: count frames without a (meaningless) total
+        by_time = bool(cfg.max_minutes) and cfg.total_steps >= 10**8
         progress = tqdm(
-            total=cfg.total_steps,
+            total=None if by_time else cfg.total_steps,
             initial=min(frames, cfg.total_steps),
             unit="frame",
             dynamic_ncols=True,
@@ -458,9 +461,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 checkpoint()
             if progress is not None:
                 progress.update(rollout.frames)
-                progress.set_postfix(
-                    fps=f"{fps:.0f}", l2=f"{m['charts/l2']:.4f}", ret=f"{m['charts/return']:.3f}"
-                )
+                post = {
+                    "fps": f"{fps:.0f}",
+                    "l2": f"{m['charts/l2']:.4f}",
+                    "ret": f"{m['charts/return']:.3f}",
+                }
+                if cfg.max_minutes:
+                    post["min"] = f"{(elapsed_before + wall) / 60:.1f}/{cfg.max_minutes:g}"
+                progress.set_postfix(post)
             if cfg.max_minutes and elapsed_before + wall > 60 * cfg.max_minutes:
                 break
     except NonFiniteLossError as e:
