@@ -113,7 +113,12 @@ def evaluate_checkpoint(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="spiral-eval", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="a checkpoint.pt written by spiral-train")
-    p.add_argument("--out", default=None, help="output directory (default: <checkpoint dir>/eval)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: <run>/eval for a run's checkpoint.pt, else "
+        "runs/eval_<file name>)",
+    )
     p.add_argument("--episodes", type=int, default=64, help="episodes to run (default 64)")
     p.add_argument("--split", default="test", help="dataset split of the targets (default test)")
     p.add_argument("--num_envs", type=int, default=16, help="envs acted in one batch")
@@ -129,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.episodes < 1:
         p.error(f"--episodes {a.episodes}: accepted >= 1")
-    out = a.out or str(Path(a.checkpoint).parent / "eval")
+    ck = Path(a.checkpoint)
+    # a run's checkpoint.pt: <run>/eval; any other file (a shipped one): runs/eval_<name>
+    out = a.out or str(
+        ck.parent / "eval" if ck.name == "checkpoint.pt" else Path("runs") / f"eval_{ck.stem}"
+    )
     try:
         m = evaluate_checkpoint(
             a.checkpoint,
