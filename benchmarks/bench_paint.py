@@ -14,13 +14,18 @@ ratio much less so). Target: at most 2.0 for the default greyscale env. Timings 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import cairo
 import gymnasium as gym
 import numpy as np
 
-import spiral_envs
+if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import spiral_envs  # noqa: E402
 
 
 def best_rate(fn, n: int, repeats: int) -> float:

@@ -11,6 +11,7 @@ writes ``samples_<env>.png`` (rows: target, random agent, scripted tracer), ``pa
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,10 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image
 
-import spiral_envs
+if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import spiral_envs  # noqa: E402
 from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
 from spiral_envs.rewards import l2_distance
 

@@ -78,3 +78,35 @@ def test_scripted_tracer_beats_random_and_blank():
             l2[name].append(info["l2"])
         l2["blank"].append(np.mean((1 - obs["target"] / 255.0) ** 2))
     assert np.mean(l2["scripted"]) < np.mean(l2["blank"]) < np.mean(l2["random"])
+
+
+def test_train_scene_example_smoke(tmp_path):
+    """The trainer drives the scene env end to end and scores recovery against chance."""
+    import json
+
+    out = tmp_path / "scene"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "train_scene.py"),
+            "--minutes",
+            "0.05",
+            "--episodes",
+            "8",
+            "--num_envs",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "held-out scene recovery" in result.stdout
+    scores = json.loads((out / "recovery.json").read_text())
+    assert scores["frames"] > 0
+    for who in ("agent", "random"):
+        assert 0.0 <= scores[who]["type_accuracy"] <= 1.0
+        assert scores[who]["l2"] > 0
+    assert Image.open(out / "reconstructions.png").size[1] == 128
