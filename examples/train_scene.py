@@ -101,18 +101,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=256, help="held-out evaluation episodes")
     p.add_argument("--num_envs", type=int, default=32)
     p.add_argument(
+        "--reward",
+        default="discriminator",
+        choices=("discriminator", "l2"),
+        help="conditional WGAN-GP critic (SPIRAL) or the pixel L2 decrease",
+    )
+    p.add_argument(
+        "--reward_mode",
+        default="final",
+        choices=("final", "delta"),
+        help="score of the final scene (SPIRAL) or per-step differences (SPIRAL++); with "
+        "per-step differences an empty scene earns exactly 0, and agents learn to skip",
+    )
+    p.add_argument(
         "--reward_scale",
         type=float,
         default=200.0,
-        help="multiplier of the L2 decrease (a scene's pixel L2 is ~0.01: small objects)",
+        help="L2 reward only: multiplier of the L2 decrease (a scene's pixel L2 is ~0.01)",
     )
     a = p.parse_args(argv)
     out = Path(a.out)
     cfg = TrainConfig(
         env_id=ENV,
-        reward="l2",
-        reward_mode="delta",
-        reward_scale=a.reward_scale,
+        reward=a.reward,
+        reward_mode=a.reward_mode,
+        reward_scale=a.reward_scale if a.reward == "l2" else 1.0,
+        disc_updates=2,
         gamma=0.8,
         num_envs=a.num_envs,
         total_steps=10**9,
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_every=50,
         checkpoint_every=50,
     )
-    print(f"training on {ENV} (per-step L2 reward) for {a.minutes:g} min -> {out}")
+    print(f"training on {ENV} ({a.reward} reward, {a.reward_mode}) for {a.minutes:g} min -> {out}")
     summary = train(cfg)
     held_out = 10**6  # training resets use other seeds
     trained, pairs = agent_scores(out / "checkpoint.pt", a.episodes, held_out)
