@@ -32,18 +32,10 @@ from agents.checkpoint import load_checkpoint
 from agents.config import TrainConfig
 from agents.train import build_policy, make_envs, probe_env, train
 from spiral_envs.scene import score_scene
+from spiral_envs.scene.scoring import SCORE_KEYS
 
 ENV = "SpiralMuJoCo-Scene-Cond-v0"
-KEYS = (
-    "object_accuracy",
-    "type_accuracy",
-    "position_accuracy",
-    "size_accuracy",
-    "color_accuracy",
-    "position_error",
-    "count_error",
-    "l2",
-)
+KEYS = (*SCORE_KEYS, "l2")
 
 
 def agent_scores(checkpoint: Path, episodes: int, seed: int, num_envs: int = 16):
