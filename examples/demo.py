@@ -23,26 +23,16 @@ if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spiral_envs  # noqa: E402
+from agents.logs import image_grid
 from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
 from spiral_envs.rewards import l2_distance
 
 
-def grid_image(rows: list[list[np.ndarray]], scale: int = 2, pad: int = 2) -> Image.Image:
+def grid_image(rows: list[list[np.ndarray]], scale: int = 2) -> Image.Image:
     """Tiles uint8 (H, W, C) images into one picture, ``rows`` of equal length."""
-    h, w = rows[0][0].shape[:2]
-    out = np.full(
-        (len(rows) * (h * scale + pad) + pad, len(rows[0]) * (w * scale + pad) + pad, 3),
-        128,
-        np.uint8,
-    )
-    for i, row in enumerate(rows):
-        for j, im in enumerate(row):
-            im = np.repeat(np.repeat(im, scale, 0), scale, 1)
-            if im.shape[2] == 1:
-                im = np.repeat(im, 3, 2)
-            y, x = pad + i * (h * scale + pad), pad + j * (w * scale + pad)
-            out[y : y + h * scale, x : x + w * scale] = im
-    return Image.fromarray(out)
+    images = np.concatenate([np.stack(row) for row in rows])
+    images = np.repeat(np.repeat(images, scale, 1), scale, 2)
+    return Image.fromarray(image_grid(images, cols=len(rows[0])))
 
 
 def run_episode(env, agent, seed: int, frames: list | None = None):

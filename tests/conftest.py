@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -60,3 +62,16 @@ def make_env(celeba_dir):
 
 ALL_IDS = list(spiral_envs.ENV_IDS)
 PAINT_IDS = list(spiral_envs.PAINT_IDS)
+
+
+def run_script(path: str, *args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs ``python <repo>/<path> args...`` from the repo root; fails with its stderr."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result

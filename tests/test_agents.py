@@ -573,31 +573,14 @@ def test_train_smoke_on_the_real_mnist_env(tmp_path):
 
 
 def test_train_mnist_example_smoke(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from conftest import run_script
 
-    root = Path(__file__).resolve().parents[1]
     out = tmp_path / "mnist"
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(root / "examples" / "train_mnist.py"),
-            "--minutes",
-            "0.005",
-            "--episodes",
-            "4",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    res = run_script(
+        "examples/train_mnist.py",
+        *("--minutes", 0.005, "--episodes", 4, "--threads", 1, "--out", out),
         timeout=120,
-        cwd=root,
     )
-    assert res.returncode == 0, res.stderr[-2000:]
     assert "held-out L2" in res.stdout and "blank canvas" in res.stdout
     for f in ("samples.png", "episode.gif", "metrics.json", "programs.json"):
         assert (out / "eval" / f).is_file(), f

@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
+from conftest import run_script
 from PIL import Image
 
 import spiral_envs  # noqa: F401
 from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_demo_writes_pictures_and_throughput(tmp_path):
     out = tmp_path / "demo"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo.py"),
-            "--out",
-            str(out),
-            "--episodes",
-            "2",
-            "--seconds",
-            "0.05",
-            "--envs",
-            "SpiralPaint-MNIST-v0",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+    result = run_script(
+        "examples/demo.py",
+        "--out",
+        out,
+        "--episodes",
+        2,
+        "--seconds",
+        0.05,
+        "--envs",
+        "SpiralPaint-MNIST-v0",
     )
     assert "steps/s" in result.stdout and "scripted" in result.stdout
     grid = Image.open(out / "samples_mnist.png")
@@ -44,20 +32,7 @@ def test_demo_writes_pictures_and_throughput(tmp_path):
 
 
 def test_benchmark_script_runs():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_paint.py"),
-            "--steps",
-            "300",
-            "--repeats",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    result = run_script("benchmarks/bench_paint.py", "--steps", 300, "--repeats", 1)
     assert "raw pycairo stroke" in result.stdout
     assert "SpiralPaint-MNIST-v0" in result.stdout and "ratio to raw stroke" in result.stdout
 
@@ -85,23 +60,8 @@ def test_train_scene_example_smoke(tmp_path):
     import json
 
     out = tmp_path / "scene"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "train_scene.py"),
-            "--minutes",
-            "0.05",
-            "--episodes",
-            "8",
-            "--num_envs",
-            "4",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+    result = run_script(
+        "examples/train_scene.py", "--minutes", 0.05, "--episodes", 8, "--num_envs", 4, "--out", out
     )
     assert "held-out scene recovery" in result.stdout
     scores = json.loads((out / "recovery.json").read_text())
