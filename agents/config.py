@@ -38,9 +38,11 @@ class TrainConfig:
     )
     reward: str = _f(
         "discriminator",
-        "Reward source: 'discriminator' (adversarial, the paper) or 'l2' (negative pixel L2 to "
-        "the target; conditional envs only, the paper's baseline).",
-        choices=("discriminator", "l2"),
+        "Reward source: 'discriminator' (adversarial, the paper), 'l2' (negative pixel L2 to "
+        "the target; the paper's baseline) or 'similarity' (blurred cosine similarity of the "
+        "canvas's and the target's changes from the blank canvas: dense where L2 is sparse, as "
+        "for the 3D scenes); 'l2' and 'similarity' need a conditional env.",
+        choices=("discriminator", "l2", "similarity"),
     )
     reward_mode: str = _f(
         "final",
@@ -110,6 +112,12 @@ class TrainConfig:
         True,
         "Feed the encoder's feature map to the spatial (end/control) heads' deconvolution, a "
         "U-Net-like skip (paper: false, the heads see only the LSTM output).",
+    )
+    glimpse: bool = _f(
+        False,
+        "After each spatial sub-action, add the encoder's features at the chosen cell to the "
+        "head's running vector, so later sub-actions (colour, size) see what is there (not in "
+        "the paper; the 3D scenes need it to copy colours).",
     )
     pen_plane: bool = _f(
         True,

@@ -37,7 +37,7 @@ from agents.discriminator import DiscriminatorLearner, NonFiniteLossError
 from agents.learner import PolicyLearner
 from agents.logs import RunLogger, save_episode_gif, save_grid
 from agents.networks import NetConfig, PolicyNet
-from agents.rewards import l2_distance, score_rewards, stroke_penalties
+from agents.rewards import change_similarity, l2_distance, score_rewards, stroke_penalties
 
 __all__ = [
     "EnvInfo",
@@ -127,10 +127,16 @@ def compute_rewards(
     tgt = None
     if rollout.targets is not None:
         tgt = np.broadcast_to(rollout.targets[None], canv.shape).reshape(flat.shape)
-    if cfg.reward == "l2":
+    if cfg.reward in ("l2", "similarity"):
         if tgt is None:
-            raise ValueError("reward 'l2' needs a conditional env (a target in the observation)")
-        scores = -l2_distance(flat, tgt)
+            raise ValueError(
+                f"reward {cfg.reward!r} needs a conditional env (a target in the observation)"
+            )
+        if cfg.reward == "l2":
+            scores = -l2_distance(flat, tgt)
+        else:  # the episodes' first canvases are the blank ones
+            blanks = np.broadcast_to(rollout.canvases[:1], canv.shape).reshape(flat.shape)
+            scores = change_similarity(flat, tgt, blanks)
     else:
         scores = np.asarray(discriminator(flat, tgt), np.float32)
     scores = scores.reshape(n, b)
@@ -203,6 +209,7 @@ def net_config(cfg: TrainConfig) -> NetConfig:
         channels=cfg.channels,
         stem_stride=cfg.stem_stride,
         spatial_skip=cfg.spatial_skip,
+        glimpse=cfg.glimpse,
         pen_plane=cfg.pen_plane,
         res_blocks=cfg.res_blocks,
         hidden=cfg.hidden,
@@ -300,7 +307,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         )
     elif not info.conditional:
         raise ValueError(
-            f"reward 'l2' needs a conditional env; {cfg.env_id} does not observe "
+            f"reward {cfg.reward!r} needs a conditional env; {cfg.env_id} does not observe "
             "its target (use a -Cond- id)"
         )
     real_sampler = _real_sampler(info)

@@ -92,18 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, default=256, help="held-out evaluation episodes")
     p.add_argument("--num_envs", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument(
         "--reward",
-        default="discriminator",
-        choices=("discriminator", "l2"),
-        help="conditional WGAN-GP critic (SPIRAL) or the pixel L2 decrease",
+        default="similarity",
+        choices=("similarity", "discriminator", "l2"),
+        help="blurred cosine similarity of the scene's and the target's changes from the empty "
+        "floor (dense), the conditional WGAN-GP critic (SPIRAL) or the pixel L2; with the last "
+        "two, agents learned to place nothing",
     )
     p.add_argument(
         "--reward_mode",
-        default="final",
+        default="delta",
         choices=("final", "delta"),
-        help="score of the final scene (SPIRAL) or per-step differences (SPIRAL++); with "
-        "per-step differences an empty scene earns exactly 0, and agents learn to skip",
+        help="score of the final scene (SPIRAL) or per-step differences (SPIRAL++)",
     )
     p.add_argument(
         "--reward_scale",
@@ -118,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         reward=a.reward,
         reward_mode=a.reward_mode,
         reward_scale=a.reward_scale if a.reward == "l2" else 1.0,
+        threads=a.threads,
         disc_updates=2,
         gamma=0.8,
+        glimpse=True,
         num_envs=a.num_envs,
         total_steps=10**9,
         max_minutes=a.minutes,

@@ -21,10 +21,15 @@ from agents.discriminator import (  # noqa: E402
     half_masks,
 )
 from agents.losses import a2c_loss, gae_advantages, vtrace  # noqa: E402
-from agents.networks import NetConfig, PolicyNet, masked_log_prob_entropy  # noqa: E402
+from agents.networks import (  # noqa: E402
+    NetConfig,
+    PolicyNet,
+    SpatialHead,
+    masked_log_prob_entropy,
+)
 from agents.programs import decode_program, program_to_svg  # noqa: E402
 from agents.replay import ReplayBuffer  # noqa: E402
-from agents.rewards import score_rewards, stroke_penalties  # noqa: E402
+from agents.rewards import change_similarity, score_rewards, stroke_penalties  # noqa: E402
 from agents.testing import FakePaintEnv, register_fake_env  # noqa: E402
 from spiral_envs.protocols import Discriminator  # noqa: E402
 
@@ -184,8 +189,10 @@ def test_masked_log_prob_and_entropy_leave_out_ignored_subactions():
     assert lp2[0].item() == pytest.approx(lp[0].item())
 
 
-@pytest.mark.parametrize("conditional,color", [(True, False), (False, True)])
-def test_policy_act_and_evaluate_agree(conditional, color):
+@pytest.mark.parametrize(
+    "conditional,color,glimpse", [(True, False, False), (False, True, False), (True, True, True)]
+)
+def test_policy_act_and_evaluate_agree(conditional, color, glimpse):
     torch.manual_seed(0)
     env = FakePaintEnv(conditional=conditional, color=color)
     import gymnasium as gym
@@ -197,9 +204,10 @@ def test_policy_act_and_evaluate_agree(conditional, color):
         env.action_spec,
         env.observation_space["canvas"].shape,
         conditional,
-        NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16),
+        NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16, glimpse=glimpse),
         max_step=4,
     )
+    assert len(pol.glimpses) == (2 if glimpse else 0)  # after "end" and "control"
     r = Actor(envs, pol).collect(seeds=[0, 1, 2])
     t, b, k = r.actions.shape
     assert (t, b, k) == (4, 3, len(env.action_spec))
@@ -296,6 +304,86 @@ def test_score_rewards_and_stroke_penalties():
     final[0, 0, 0] = 0  # env 0 has ink, env 1 is blank
     pen = stroke_penalties(spec, acts, final, new_stroke_penalty=0.1, blank_penalty=1.0)
     np.testing.assert_allclose(pen, [[-0.1, -0.1], [0, 0], [0, -1.1]], rtol=1e-6)
+
+
+def _square(size: int, at: tuple[int, int], value, blank: np.ndarray) -> np.ndarray:
+    img = blank.copy()
+    img[at[0] : at[0] + size, at[1] : at[1] + size] = value
+    return img
+
+
+def test_change_similarity_scores_changes_from_the_blank_canvas():
+    blank = np.full((24, 24, 3), 150, np.uint8)
+    target = _square(4, (4, 4), (250, 20, 20), blank)
+    exact = change_similarity(target[None], target[None], blank[None])
+    assert exact[0] == pytest.approx(1.0, abs=1e-6)
+    assert change_similarity(blank[None], target[None], blank[None])[0] == 0.0  # nothing changed
+    # a mark on the target's place but of the opposite change scores below nothing
+    opposite = _square(4, (4, 4), (50, 250, 250), blank)
+    assert change_similarity(opposite[None], target[None], blank[None])[0] < 0
+    # blur gives credit by distance: on target > near > far (which the sharp term alone
+    # cannot tell apart: both have no overlap)
+    marks = np.stack([_square(4, at, (250, 20, 20), blank) for at in [(4, 4), (9, 9), (18, 18)]])
+    s = change_similarity(marks, target[None], blank[None])
+    assert s[0] > s[1] > s[2] >= 0
+    sharp = change_similarity(marks, target[None], blank[None], sigmas=(0.0,))
+    assert sharp[1] == sharp[2] == 0
+    # the right colour beats a wrong one at the same place
+    wrong = _square(4, (4, 4), (20, 20, 250), blank)
+    assert s[0] > change_similarity(wrong[None], target[None], blank[None])[0]
+    # an extra mark away from the target lowers the score (unlike a reward that ignores misses)
+    extra = _square(4, (18, 18), (250, 20, 20), target)
+    assert change_similarity(extra[None], target[None], blank[None])[0] < exact[0]
+
+
+def test_trainer_similarity_reward(tmp_path):
+    from agents.train import compute_rewards, make_envs, probe_env, train
+
+    cfg = small_cfg(tmp_path, reward="similarity", reward_mode="delta")
+    s = train(cfg)
+    assert np.isfinite(s["losses/total"])
+    # per-step rewards are the differences of the similarity of successive canvases
+    envs = make_envs(cfg.env_id, 3, {})
+    info = probe_env(cfg.env_id)
+    net = NetConfig(channels=8, hidden=32, lstm=32, res_blocks=1)
+    policy = PolicyNet(info.action_spec, info.image_shape, True, net)
+    rollout = Actor(envs, policy).collect(seeds=[1, 2, 3])
+    rewards, final = compute_rewards(cfg, info, rollout)
+    t_len = rollout.actions.shape[0]
+    sim = np.stack(
+        [change_similarity(rollout.canvases[t], rollout.targets, rollout.canvases[0])
+         for t in range(t_len + 1)]
+    )
+    np.testing.assert_allclose(rewards, np.diff(sim, axis=0), atol=1e-6)
+    np.testing.assert_allclose(final, sim[-1], atol=1e-6)
+    with pytest.raises(ValueError, match="'similarity' needs a conditional env"):
+        train(small_cfg(tmp_path, env_id="FakePaint-Uncond-v0", reward="similarity"))
+
+
+def test_glimpse_reads_the_encoder_map_at_the_chosen_cell():
+    fmap = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    cells = torch.tensor([0, 8 * 3 + 7])  # an 8x8 grid: cell (0, 0), and (3, 7) -> map (1, 3)
+    g = PolicyNet._glimpse(fmap, cells, (8, 8))
+    assert g.shape == (2, 3)
+    assert g[0].tolist() == fmap[0, :, 0, 0].tolist()
+    assert g[1].tolist() == fmap[1, :, 1, 3].tolist()
+
+
+def test_spatial_head_skip_joins_at_its_own_resolution():
+    """The encoder's map reaches the logit map where its resolution matches (here the half),
+    so two inputs differing at one map position give logits differing around that position."""
+    torch.manual_seed(0)
+    head = SpatialHead(16, (16, 16), skip_channels=4)
+    z = torch.zeros(1, 16)
+    fmap = torch.zeros(1, 4, 8, 8)
+    poked = fmap.clone()
+    poked[0, :, 2, 5] = 5.0
+    diff = (head(z, poked) - head(z, fmap)).view(16, 16).abs()
+    rows, cols = torch.nonzero(diff > 1e-6, as_tuple=True)
+    assert len(rows) > 0
+    # the 3x3 sub-pixel conv spreads one half-resolution position over +-1 half cells (+-3 cells)
+    assert rows.min() >= 2 * 2 - 2 and rows.max() <= 2 * 2 + 3
+    assert cols.min() >= 2 * 5 - 2 and cols.max() <= 2 * 5 + 3
 
 
 # --- checkpoints, determinism, NaN, CLIs --------------------------------------------------------

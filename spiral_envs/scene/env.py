@@ -36,7 +36,8 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     MuJoCo primitives (sphere, box, cylinder, capsule) on a 16 x 16 grid of cells over the floor
     square ``[-1, 1]^2`` m, at one of three sizes, in one of 64 colours (4 levels per RGB
     channel). A step may also skip, so scenes of 1 to ``episode_length`` objects fit an episode of
-    fixed length. The camera (4 m away, 58 degrees above the floor, 42 degree field of view) and
+    fixed length. The camera (4.2 m away, 72 degrees above the floor, 32 degree field of view,
+    framing the placement square so that image and grid are nearly aligned) and
     the lights (a headlight and a wide spot light) are fixed; the floor is a grey checker of
     0.5 m squares (4 x 4 grid cells each).
 
