@@ -351,8 +351,10 @@ def test_trainer_similarity_reward(tmp_path):
     rewards, final = compute_rewards(cfg, info, rollout)
     t_len = rollout.actions.shape[0]
     sim = np.stack(
-        [change_similarity(rollout.canvases[t], rollout.targets, rollout.canvases[0])
-         for t in range(t_len + 1)]
+        [
+            change_similarity(rollout.canvases[t], rollout.targets, rollout.canvases[0])
+            for t in range(t_len + 1)
+        ]
     )
     np.testing.assert_allclose(rewards, np.diff(sim, axis=0), atol=1e-6)
     np.testing.assert_allclose(final, sim[-1], atol=1e-6)
