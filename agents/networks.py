@@ -347,9 +347,22 @@ class PolicyNet(nn.Module):
         ``fmap`` is the encoder's ``(N, ch, H/8, W/8)`` map, used by the spatial heads when
         ``spatial_skip`` is on.
 
+        Runs in float32 also under bf16 autocast (as the value head): bf16 logits put about
+        0.01 nats of error on each log-probability, the head is a small share of the cost.
+
         Returns:
             ``(actions int64 (N, K), logits list)``.
         """
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self._head(z.float(), actions, greedy, None if fmap is None else fmap.float())
+
+    def _head(
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor | None,
+        greedy: bool,
+        fmap: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out, logits = [], []
         last = len(self.heads) - 1
         for k, (head, emb, mix) in enumerate(
