@@ -150,9 +150,16 @@ class SpatialHead(nn.Module):
 
     Each upsampling is a sub-pixel convolution (a conv to ``4 x`` channels, then pixel shuffle),
     the fast equivalent of a stride-2 transposed convolution on CPU: 3x3 for the first, 1x1 for
-    the last (to the single logit channel). The 1x1 one is computed as a matmul over the
-    channels, and both shuffles as one permutation of the result (about 2x faster on CPU than
-    convolution and two ``pixel_shuffle`` calls, the same numbers).
+    the last (to the single logit channel).
+
+    The parameters are those of that description (``fc`` to a ``ch x rows/4 x cols/4`` map,
+    ``skip`` and ``up2`` 1x1 convs, ``up1`` 3x3); the computation runs channels-last, where the
+    1x1 convs are matrix products over the channels: ``fc``'s rows are permuted to emit the map
+    channels-last, the skip reads the (channels-last) encoder map without a copy, and ``up2`` with
+    both shuffles is one product by a block-diagonal ``(4 ch, 16)`` matrix followed by one
+    permutation into the logit map's row-major order. Same numbers as the plain layers, about
+    1.4x faster forward and backward on CPU (the 8-channel convs and shuffles were
+    memory-bound copies).
     """
 
     def __init__(
@@ -176,26 +183,37 @@ class SpatialHead(nn.Module):
     def forward(self, z: torch.Tensor, fmap: torch.Tensor | None = None) -> torch.Tensor:
         if not self.deconv:
             return self.fc(z)
-        x = self.fc(z).view(-1, self.ch, self.r0, self.c0)
+        n, ch, r0, c0 = z.shape[0], self.ch, self.r0, self.c0
+        # fc emits (ch, r0, c0); its rows permuted emit (r0, c0, ch): channels-last
+        w = self.fc.weight.view(ch, r0, c0, -1).permute(1, 2, 0, 3).reshape(r0 * c0 * ch, -1)
+        b = self.fc.bias.view(ch, r0, c0).permute(1, 2, 0).reshape(-1)
+        x = F.linear(z, w, b).view(n, r0, c0, ch)
         skip = None if self.skip is None or fmap is None else fmap
         # the encoder's map joins at the stage of its own resolution (the logit map's quarter or
         # half), so no feature position is lost; any other size is average-pooled to the quarter
-        at_half = skip is not None and skip.shape[-2:] == (2 * self.r0, 2 * self.c0)
-        if skip is not None and not at_half:
-            if skip.shape[-2:] != (self.r0, self.c0):
-                skip = F.adaptive_avg_pool2d(skip, (self.r0, self.c0))
-            x = x + self.skip(skip)
+        at_half = skip is not None and skip.shape[-2:] == (2 * r0, 2 * c0)
+        if skip is not None:
+            if not at_half and skip.shape[-2:] != (r0, c0):
+                skip = F.adaptive_avg_pool2d(skip, (r0, c0))
+            # the 1x1 conv as a product over the channels of the (N, h, w, C) view
+            skip = F.linear(skip.permute(0, 2, 3, 1), self.skip.weight.flatten(1), self.skip.bias)
+            if not at_half:
+                x = x + skip
+        x = F.relu(x).permute(0, 3, 1, 2)  # an (N, ch, r0, c0) view of channels-last memory
+        # (N, r0, c0, 4 ch): channel c * 4 + 2 * i + j -> half-resolution pixel (2h + i, 2w + j)
+        x = F.conv2d(x, self.up1.weight, self.up1.bias, padding=1).permute(0, 2, 3, 1)
+        if at_half:  # pixel-unshuffle the (N, 2 r0, 2 c0, ch) skip to the same channel order
+            skip = skip.reshape(n, r0, 2, c0, 2, ch).permute(0, 1, 3, 5, 2, 4)
+            x = x + skip.reshape(n, r0, c0, 4 * ch)
         x = F.relu(x)
-        x = self.up1(x)  # (N, ch * 4, r0, c0): channel c * 4 + 2 * i + j -> half-res pixel (i, j)
-        n, r0, c0 = x.shape[0], self.r0, self.c0
-        if at_half:
-            x = x + F.pixel_unshuffle(self.skip(skip), 2)
-        x = F.relu(x).view(n, self.ch, 2, 2, r0, c0).permute(0, 2, 3, 4, 5, 1)  # n i j h w c
-        w = self.up2.weight.view(4, self.ch)
-        x = F.linear(x, w, self.up2.bias)  # (n, i, j, h, w, 4): out channel 2 * k + l
-        # the logit map pixel (4h + 2i + k, 4w + 2j + l): both shuffles in one permutation
-        x = x.view(n, 2, 2, r0, c0, 2, 2).permute(0, 3, 1, 5, 4, 2, 6)
-        return x.reshape(n, 16 * r0 * c0)
+        # up2 on each of the 4 sub-pixels (i, j): a block-diagonal (4 ch, 16) matrix whose
+        # output (i, j, k, l) is logit pixel (4h + 2i + k, 4w + 2j + l)
+        w2 = self.up2.weight.view(4, ch)
+        eye = torch.eye(4, dtype=w2.dtype, device=w2.device)
+        big = torch.einsum("mc,pq->cpqm", w2, eye).reshape(4 * ch, 16)
+        y = torch.addmm(self.up2.bias.repeat(4), x.reshape(-1, 4 * ch), big)
+        y = y.view(n, r0, c0, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)  # n h i k w j l
+        return y.reshape(n, 16 * r0 * c0)
 
 
 class PolicyNet(nn.Module):

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+F = pytest.importorskip("torch.nn.functional")
 torch = pytest.importorskip("torch")
 
 from agents.actor import Actor  # noqa: E402
@@ -386,6 +387,48 @@ def test_spatial_head_skip_joins_at_its_own_resolution():
     # the 3x3 sub-pixel conv spreads one half-resolution position over +-1 half cells (+-3 cells)
     assert rows.min() >= 2 * 2 - 2 and rows.max() <= 2 * 2 + 3
     assert cols.min() >= 2 * 5 - 2 and cols.max() <= 2 * 5 + 3
+
+
+def _plain_spatial_head(head: SpatialHead, z, fmap):
+    """The head as its docstring describes it, with plain layers and pixel shuffles."""
+    x = head.fc(z).view(-1, head.ch, head.r0, head.c0)
+    at_half = fmap is not None and fmap.shape[-2:] == (2 * head.r0, 2 * head.c0)
+    if fmap is not None and not at_half:
+        x = x + head.skip(F.adaptive_avg_pool2d(fmap, (head.r0, head.c0)))
+    x = head.up1(F.relu(x))
+    if at_half:
+        x = x + F.pixel_unshuffle(head.skip(fmap), 2)
+    x = head.up2(F.pixel_shuffle(F.relu(x), 2))
+    return F.pixel_shuffle(x, 2).flatten(1)
+
+
+@pytest.mark.parametrize(
+    "grid,fmap_size", [((32, 32), 8), ((16, 16), 8), ((16, 16), 4), ((32, 32), 4), ((12, 12), 8)]
+)
+def test_spatial_head_equals_its_plain_layer_form(grid, fmap_size):
+    """The channels-last matmul formulation computes the documented deconvolution: same logits
+    and same gradients, for skips at the quarter, at the half and pooled."""
+    torch.manual_seed(0)
+    head = SpatialHead(12, grid, skip_channels=5)
+    z = torch.randn(3, 12)
+    for fmap in (torch.randn(3, 5, fmap_size, fmap_size), None):
+        fast = head(z, fmap)
+        plain = _plain_spatial_head(head, z, fmap)
+        assert fast.shape == (3, grid[0] * grid[1])
+        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+        params = list(head.parameters())
+        g_fast = torch.autograd.grad(fast.square().sum(), params, allow_unused=True)
+        g_plain = torch.autograd.grad(plain.square().sum(), params, allow_unused=True)
+        for a, b in zip(g_fast, g_plain, strict=True):
+            if a is None or b is None:
+                assert a is None and b is None
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # a channels-last encoder map (what the encoder emits) gives the same logits
+    fmap = torch.randn(3, 5, fmap_size, fmap_size)
+    torch.testing.assert_close(
+        head(z, fmap.contiguous(memory_format=torch.channels_last)), head(z, fmap)
+    )
 
 
 # --- checkpoints, determinism, NaN, CLIs --------------------------------------------------------
