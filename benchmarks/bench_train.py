@@ -3,6 +3,8 @@
 Both learn on the same env with the same number of envs and torch threads; frames/s are
 environment steps per wall-clock second of ``learn``/``train``, with everything a training step
 needs (for ours: acting, the discriminator's scoring and its WGAN-GP update, the policy update).
+Both are timed in steady state: sb3 after a two-update warm-up ``learn`` call, ours from the end
+of its first iteration (read from its per-iteration log).
 Rounds alternate (ours, sb3, ours, sb3, ...) so shared-machine load hits both alike; the best
 round of each is reported, and the median.
 
@@ -14,6 +16,7 @@ round of each is reported, and the median.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -56,12 +59,18 @@ def ours_fps(
             tensorboard=False,
             sample_every=0,
             checkpoint_every=10**9,
-            log_every=10**9,
+            log_every=1,
             **VARIANTS[variant],
         )
-        # the trainer's own frames/s: its training loop only (no imports or env construction),
-        # with the final checkpoint excluded
-        return float(train(cfg)["charts/fps"])
+        train(cfg)
+        # steady state, as sb3's: the trainer's logged frames and wall clock from the end of its
+        # first iteration (the warm-up: first allocations, oneDNN kernel choices) to the last
+        with open(Path(d) / "progress.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        if len(rows) < 2:
+            raise ValueError(f"--frames {frames}: too few for two iterations of {n_envs} envs")
+        frames_done = float(rows[-1]["global_step"]) - float(rows[0]["global_step"])
+        return frames_done / (float(rows[-1]["charts/wall_s"]) - float(rows[0]["charts/wall_s"]))
 
 
 def sb3_fps(env_id: str, n_envs: int, frames: int, threads: int) -> float:
