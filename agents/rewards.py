@@ -113,12 +113,14 @@ def change_similarity(
     the target's changes scores above nothing.
 
     Args:
-        canvases, targets, blanks: ``uint8 (N, H, W, C)`` (``blanks``: the canvas each episode
-            started from; broadcastable).
+        canvases, targets, blanks: ``uint8 (..., H, W, C)``, broadcastable against each other
+            (``blanks``: the canvas each episode started from). Each array is blurred at its own
+            shape, so a target shared by many canvases (every step of an episode) is blurred
+            once.
         sigmas: Blur scales in pixels (0: no blur).
 
     Returns:
-        ``float32 (N,)``.
+        ``float32`` of the broadcast leading shape (``(N,)`` for ``(N, H, W, C)`` inputs).
 
     Example:
         >>> import numpy as np
@@ -131,14 +133,19 @@ def change_similarity(
         >>> bool(change_similarity(near, target, blank) > change_similarity(far, target, blank))
         True
     """
-    to = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32)).movedim(-1, -3)  # noqa: E731
-    blank = to(np.broadcast_to(blanks, np.shape(canvases)))
-    a = (to(canvases) - blank) / 255.0
-    b = (to(np.broadcast_to(targets, np.shape(canvases))) - blank) / 255.0
-    out = torch.zeros(len(a))
+    to = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32))  # noqa: E731
+    canvases, targets, blanks = to(canvases), to(targets), to(blanks)
+    a = (canvases - blanks) / 255.0  # what the agent changed
+    b = (targets - blanks) / 255.0  # what the target changes: not broadcast over the canvases
+
+    def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        flat = x.reshape(-1, *x.shape[-3:]).movedim(-1, -3)
+        return _gaussian_blur(flat, sigma).movedim(-3, -1).reshape(x.shape)
+
+    out = 0.0
     for s in sigmas:
-        ab, bb = _gaussian_blur(a, s), _gaussian_blur(b, s)
-        num = (ab * bb).sum((1, 2, 3))
-        den = (ab.square().sum((1, 2, 3)) * bb.square().sum((1, 2, 3))).sqrt()
-        out += torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
+        ab, bb = blur(a, s), blur(b, s)
+        num = (ab * bb).sum((-3, -2, -1))
+        den = (ab.square().sum((-3, -2, -1)) * bb.square().sum((-3, -2, -1))).sqrt()
+        out = out + torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
     return (out / len(sigmas)).numpy().astype(np.float32)

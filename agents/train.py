@@ -134,9 +134,8 @@ def compute_rewards(
             )
         if cfg.reward == "l2":
             scores = -l2_distance(flat, tgt)
-        else:  # the episodes' first canvases are the blank ones
-            blanks = np.broadcast_to(rollout.canvases[:1], canv.shape).reshape(flat.shape)
-            scores = change_similarity(flat, tgt, blanks)
+        else:  # the episodes' first canvases are the blank ones; each target blurred once
+            scores = change_similarity(canv, rollout.targets, rollout.canvases[:1])
     else:
         scores = np.asarray(discriminator(flat, tgt), np.float32)
     scores = scores.reshape(n, b)
