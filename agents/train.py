@@ -116,29 +116,35 @@ def compute_rewards(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rewards ``(T, B)`` of a batch of episodes, and the final scores ``(B,)``.
 
-    Scores are the discriminator's (any ``Discriminator`` protocol object) or ``-L2`` to the
-    target; ``cfg.reward_mode`` turns them into final-step or per-step-difference rewards; the
-    stroke penalties are added.
+    Scores are the discriminator's (any ``Discriminator`` protocol object), ``-L2`` to the target
+    or the change similarity; ``cfg.reward_mode`` turns them into final-step or
+    per-step-difference rewards; the stroke penalties are added. With per-step rewards the
+    discriminator scores only the canvases that changed (a move leaves the canvas as it was, and
+    its score): the critic is as costly as the policy's forward pass, and moves are common.
     """
     t_len, b = rollout.actions.shape[:2]
     canv = rollout.canvases[-1:] if cfg.reward_mode == "final" else rollout.canvases
     n = len(canv)
-    flat = canv.reshape(n * b, *canv.shape[2:])
-    tgt = None
-    if rollout.targets is not None:
-        tgt = np.broadcast_to(rollout.targets[None], canv.shape).reshape(flat.shape)
     if cfg.reward in ("l2", "similarity"):
-        if tgt is None:
+        if rollout.targets is None:
             raise ValueError(
                 f"reward {cfg.reward!r} needs a conditional env (a target in the observation)"
             )
         if cfg.reward == "l2":
-            scores = -l2_distance(flat, tgt)
+            scores = -l2_distance(canv, rollout.targets[None])
         else:  # the episodes' first canvases are the blank ones; each target blurred once
             scores = change_similarity(canv, rollout.targets, rollout.canvases[:1])
-    else:
-        scores = np.asarray(discriminator(flat, tgt), np.float32)
-    scores = scores.reshape(n, b)
+    else:  # a canvas a move left unchanged keeps its score: the critic sees each one once
+        changed = np.ones((n, b), bool)
+        if n > 1:
+            changed[1:] = (canv[1:] != canv[:-1]).reshape(n - 1, b, -1).any(-1)
+        t_idx, b_idx = np.nonzero(changed)
+        tgt = None if rollout.targets is None else rollout.targets[b_idx]
+        scores = np.zeros((n, b), np.float32)
+        scores[t_idx, b_idx] = discriminator(canv[t_idx, b_idx], tgt)
+        for t in range(1, n):
+            scores[t] = np.where(changed[t], scores[t], scores[t - 1])
+    scores = np.asarray(scores, np.float32).reshape(n, b)
     full = np.zeros((t_len + 1, b), np.float32)
     full[-n:] = scores
     rewards = score_rewards(full, cfg.reward_mode) * cfg.reward_scale

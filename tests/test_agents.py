@@ -337,6 +337,37 @@ def test_change_similarity_scores_changes_from_the_blank_canvas():
     assert change_similarity(extra[None], target[None], blank[None])[0] < exact[0]
 
 
+def test_discriminator_delta_rewards_score_each_changed_canvas_once(tmp_path):
+    """Per-step critic rewards: canvases a step left unchanged (moves) are not re-scored, and the
+    rewards equal scoring every canvas."""
+    from agents.train import compute_rewards, make_envs, probe_env
+
+    cfg = small_cfg(tmp_path, env_id="SpiralPaint-MNIST-Cond-v0", reward_mode="delta")
+    info = probe_env(cfg.env_id)
+    net = NetConfig(channels=8, hidden=32, lstm=32, res_blocks=1)
+    policy = PolicyNet(info.action_spec, info.image_shape, True, net)
+    rollout = Actor(make_envs(cfg.env_id, 4, {}), policy).collect(seeds=[1, 2, 3, 4])
+
+    def score(canvases, targets):  # deterministic, depends on both images
+        c = canvases.reshape(len(canvases), -1).astype(np.float32)
+        t = targets.reshape(len(targets), -1).astype(np.float32)
+        return (c * (1 + t / 255)).mean(1) / 255
+
+    rows = []
+
+    def critic(canvases, targets):
+        rows.append(len(canvases))
+        return score(canvases, targets)
+
+    rewards, final = compute_rewards(cfg, info, rollout, critic)
+    every = np.stack([score(c, rollout.targets) for c in rollout.canvases])
+    np.testing.assert_allclose(rewards, np.diff(every, axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(final, every[-1], rtol=1e-6)
+    c = rollout.canvases
+    distinct = 4 + int((c[1:] != c[:-1]).reshape(len(c) - 1, 4, -1).any(-1).sum())
+    assert sum(rows) == distinct < c.shape[0] * 4  # the random policy's moves were not scored
+
+
 def test_trainer_similarity_reward(tmp_path):
     from agents.train import compute_rewards, make_envs, probe_env, train
 
