@@ -133,6 +133,8 @@ def change_similarity(
         >>> bool(change_similarity(near, target, blank) > change_similarity(far, target, blank))
         True
     """
+    if not sigmas:
+        raise ValueError("sigmas is empty: accepted one or more blur scales (0: no blur)")
     to = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32))  # noqa: E731
     canvases, targets, blanks = to(canvases), to(targets), to(blanks)
     a = (canvases - blanks) / 255.0  # what the agent changed
