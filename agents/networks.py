@@ -155,11 +155,11 @@ class SpatialHead(nn.Module):
     The parameters are those of that description (``fc`` to a ``ch x rows/4 x cols/4`` map,
     ``skip`` and ``up2`` 1x1 convs, ``up1`` 3x3); the computation runs channels-last, where the
     1x1 convs are matrix products over the channels: ``fc``'s rows are permuted to emit the map
-    channels-last, the skip reads the (channels-last) encoder map without a copy, and ``up2`` with
+    channels-last, the skip reads the encoder's channels-last map without a copy, and ``up2`` with
     both shuffles is one product by a block-diagonal ``(4 ch, 16)`` matrix followed by one
-    permutation into the logit map's row-major order. Same numbers as the plain layers, about
-    1.4x faster forward and backward on CPU (the 8-channel convs and shuffles were
-    memory-bound copies).
+    permutation into the logit map's row-major order. The same numbers as the plain layers (up
+    to float rounding), about 1.4x faster forward and backward on CPU (the 8-channel convs and
+    the shuffles were memory-bound copies).
     """
 
     def __init__(

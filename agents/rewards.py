@@ -1,7 +1,7 @@
 """Batched reward math for the trainer: scores -> rewards, and stroke penalties.
 
 Thin time-major wrappers over the pure functions of :mod:`spiral_envs.rewards` (the same math
-the per-env wrappers use), for whole batches of episodes: the trainer scores every canvas of a
+the per-env wrappers use), for whole batches of episodes: the trainer scores the canvases of a
 batch with one discriminator call.
 """
 
@@ -114,9 +114,9 @@ def change_similarity(
 
     Args:
         canvases, targets, blanks: ``uint8 (..., H, W, C)``, broadcastable against each other
-            (``blanks``: the canvas each episode started from). Each array is blurred at its own
-            shape, so a target shared by many canvases (every step of an episode) is blurred
-            once.
+            (``blanks``: the canvas each episode started from). The target's change
+            (``targets - blanks``) is blurred at its own leading shape, so a target shared by many
+            canvases (every step of an episode) is blurred once.
         sigmas: Blur scales in pixels (0: no blur).
 
     Returns:
@@ -137,8 +137,10 @@ def change_similarity(
         raise ValueError("sigmas is empty: accepted one or more blur scales (0: no blur)")
     to = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32))  # noqa: E731
     canvases, targets, blanks = to(canvases), to(targets), to(blanks)
+    image = torch.broadcast_shapes(canvases.shape, targets.shape, blanks.shape)[-3:]
     a = (canvases - blanks) / 255.0  # what the agent changed
     b = (targets - blanks) / 255.0  # what the target changes: not broadcast over the canvases
+    a, b = a.expand(*a.shape[:-3], *image), b.expand(*b.shape[:-3], *image)
 
     def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         flat = x.reshape(-1, *x.shape[-3:]).movedim(-1, -3)

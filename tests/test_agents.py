@@ -335,6 +335,14 @@ def test_change_similarity_scores_changes_from_the_blank_canvas():
     # an extra mark away from the target lowers the score (unlike a reward that ignores misses)
     extra = _square(4, (18, 18), (250, 20, 20), target)
     assert change_similarity(extra[None], target[None], blank[None])[0] < exact[0]
+    # leading dims broadcast (steps x episodes against one target each), and so do the channels
+    steps = np.stack([np.stack([blank, target]), np.stack([target, marks[2]])])  # (2, 2, ...)
+    grid = change_similarity(steps, np.stack([target, target]), blank[None, None])
+    assert grid.shape == (2, 2)
+    np.testing.assert_allclose(grid[:, 1], [exact[0], s[2]], rtol=1e-6)
+    grey = target[..., :1]
+    copy = np.repeat(grey, 3, -1)[None]
+    assert change_similarity(copy, grey[None], blank[None, ..., :1])[0] == pytest.approx(1.0)
 
 
 def test_discriminator_delta_rewards_score_each_changed_canvas_once(tmp_path):
@@ -434,7 +442,16 @@ def _plain_spatial_head(head: SpatialHead, z, fmap):
 
 
 @pytest.mark.parametrize(
-    "grid,fmap_size", [((32, 32), 8), ((16, 16), 8), ((16, 16), 4), ((32, 32), 4), ((12, 12), 8)]
+    "grid,fmap_size",
+    [
+        ((32, 32), (8, 8)),  # the skip at the quarter (paint)
+        ((16, 16), (8, 8)),  # at the half (scenes)
+        ((16, 16), (4, 4)),
+        ((32, 32), (4, 4)),  # pooled
+        ((12, 12), (8, 8)),
+        ((16, 32), (4, 8)),  # non-square: quarter
+        ((16, 32), (8, 16)),  # non-square: half
+    ],
 )
 def test_spatial_head_equals_its_plain_layer_form(grid, fmap_size):
     """The channels-last matmul formulation computes the documented deconvolution: same logits
@@ -442,7 +459,7 @@ def test_spatial_head_equals_its_plain_layer_form(grid, fmap_size):
     torch.manual_seed(0)
     head = SpatialHead(12, grid, skip_channels=5)
     z = torch.randn(3, 12)
-    for fmap in (torch.randn(3, 5, fmap_size, fmap_size), None):
+    for fmap in (torch.randn(3, 5, *fmap_size), None):
         fast = head(z, fmap)
         plain = _plain_spatial_head(head, z, fmap)
         assert fast.shape == (3, grid[0] * grid[1])
@@ -456,7 +473,7 @@ def test_spatial_head_equals_its_plain_layer_form(grid, fmap_size):
             else:
                 torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     # a channels-last encoder map (what the encoder emits) gives the same logits
-    fmap = torch.randn(3, 5, fmap_size, fmap_size)
+    fmap = torch.randn(3, 5, *fmap_size)
     torch.testing.assert_close(
         head(z, fmap.contiguous(memory_format=torch.channels_last)), head(z, fmap)
     )
