@@ -120,7 +120,7 @@ def compute_rewards(
     or the change similarity; ``cfg.reward_mode`` turns them into final-step or
     per-step-difference rewards; the stroke penalties are added. With per-step rewards the
     discriminator scores only the canvases that changed (a move leaves the canvas as it was, and
-    its score): the critic is as costly as the policy's forward pass, and moves are common.
+    its score): a critic pass costs more than the policy's, and moves are common.
     """
     t_len, b = rollout.actions.shape[:2]
     canv = rollout.canvases[-1:] if cfg.reward_mode == "final" else rollout.canvases
@@ -134,7 +134,7 @@ def compute_rewards(
             scores = -l2_distance(canv, rollout.targets[None])
         else:  # the episodes' first canvases are the blank ones; each target blurred once
             scores = change_similarity(canv, rollout.targets, rollout.canvases[:1])
-    else:  # a canvas a move left unchanged keeps its score: the critic sees each one once
+    else:  # a canvas a step left unchanged (a move) keeps its score: the critic is not re-asked
         changed = np.ones((n, b), bool)
         if n > 1:
             changed[1:] = (canv[1:] != canv[:-1]).reshape(n - 1, b, -1).any(-1)
