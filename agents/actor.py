@@ -1,22 +1,26 @@
 """Actors: batched acting over a Gymnasium vector env, whole fixed-length episodes at a time.
 
-The interface is narrow so a Ray backend can host actors in other processes: ``collect(seeds)``
-returns a numpy :class:`Rollout`; ``set_weights(state_dict, version)`` refreshes the policy.
+An :class:`Actor` plays whole episodes (``collect(seeds) -> Rollout``, numpy); a
+:class:`RolloutSource` hosts actors for the trainer (``next()``, ``set_weights``, ``close``): in
+the learner's process (:class:`LocalRollouts`) or in a thread one batch ahead
+(:class:`ThreadedRollouts`); a pool of processes fits the same three calls.
 Each rollout carries the behaviour log-probabilities and the ``policy_version`` that acted, so a
 learner can correct for stale policies (V-trace).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 
-from agents.networks import PolicyNet, autocast
+from agents.networks import PolicyNet, as_tensor, autocast
 
-__all__ = ["Actor", "AsyncActor", "Rollout"]
+__all__ = ["Actor", "LocalRollouts", "Rollout", "RolloutSource", "ThreadedRollouts", "draw_seeds"]
 
 
 class Rollout(NamedTuple):
@@ -74,7 +78,7 @@ class Actor:
         if pol.noise_fc is not None:
             noise = torch.randn(b, pol.cfg.noise_dim, device=dev)
         target_np = obs.get("target")
-        target = None if target_np is None else torch.from_numpy(target_np).to(dev)
+        target = as_tensor(target_np, dev)
         state = pol.initial_state(b, dev)
         prev = torch.zeros(b, k, dtype=torch.long, device=dev)
         valid = torch.zeros(b, device=dev)
@@ -86,9 +90,9 @@ class Actor:
             steps.append(step_np)
             with autocast(dev, self.precision):
                 out, state = pol.act(
-                    torch.from_numpy(obs["canvas"]).to(dev),
+                    as_tensor(obs["canvas"], dev),
                     target,
-                    torch.from_numpy(step_np).to(dev),
+                    as_tensor(step_np, dev),
                     prev,
                     valid,
                     noise,
@@ -125,29 +129,69 @@ class Actor:
         )
 
 
-class AsyncActor:
+class RolloutSource(Protocol):
+    """Where the trainer's episodes come from: an in-process actor, a thread, a Ray actor pool.
+
+    ``next()`` returns the next batch of whole episodes; ``set_weights(state_dict, version)``
+    hands the learner's current weights over (a source that keeps them past the call copies
+    them: the learner goes on updating its tensors in place); ``close()`` releases the envs and
+    any workers.
+    """
+
+    def next(self) -> Rollout: ...
+
+    def set_weights(self, state_dict: dict, version: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def draw_seeds(rng: np.random.Generator, n: int) -> list[int]:
+    """Reset seeds of one batch of episodes."""
+    return rng.integers(0, 2**31 - 1, size=n).tolist()
+
+
+class LocalRollouts:
+    """Episodes played in the learner's process by an actor that shares the learner's network.
+
+    Args:
+        actor: Its policy is the learner's module, so new weights need no copy.
+        rng: Draws each batch's reset seeds.
+    """
+
+    def __init__(self, actor: Actor, rng: np.random.Generator) -> None:
+        self.actor, self.rng = actor, rng
+
+    def next(self) -> Rollout:
+        return self.actor.collect(draw_seeds(self.rng, self.actor.envs.num_envs))
+
+    def set_weights(self, state_dict: dict, version: int) -> None:
+        self.actor.set_weights(None, version)  # the module is shared: only the version
+
+    def close(self) -> None:
+        self.actor.envs.close()
+
+
+class ThreadedRollouts:
     """An :class:`Actor` in a background thread, one batch of episodes ahead of the learner.
 
     While the learner updates on batch ``k`` the actor plays batch ``k + 1`` with the weights it
     last received (one update stale: use ``off_policy="vtrace"`` to correct for it). Torch ops
-    release the GIL, so on a 2-core machine acting and learning overlap. The same two calls as
-    a separate process would offer: ``request(seeds)`` / ``get()``, and ``set_weights``.
+    release the GIL, so on a 2-core machine acting and learning overlap.
 
     Args:
-        actor: The actor to run; give it its own copy of the policy.
+        actor: The actor to run, with its own copy of the policy.
+        rng: Draws each batch's reset seeds (in the caller's thread, so runs stay seeded).
     """
 
-    def __init__(self, actor: Actor) -> None:
-        import queue
-        import threading
-
-        self.actor = actor
+    def __init__(self, actor: Actor, rng: np.random.Generator) -> None:
+        self.actor, self.rng = actor, rng
         self._requests: queue.Queue = queue.Queue()
         self._results: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._pending: tuple[dict, int] | None = None
         self._thread = threading.Thread(target=self._run, name="spiral-actor", daemon=True)
         self._thread.start()
+        self._request()  # the batch ahead
 
     def _run(self) -> None:
         while True:
@@ -163,22 +207,24 @@ class AsyncActor:
             except BaseException as e:  # hand errors to the learner's thread
                 self._results.put(e)
 
-    def request(self, seeds: Sequence[int]) -> None:
-        """Queues the collection of one batch of episodes reset with ``seeds``."""
-        self._requests.put(list(seeds))
+    def _request(self) -> None:
+        self._requests.put(draw_seeds(self.rng, self.actor.envs.num_envs))
 
-    def get(self) -> Rollout:
-        """The next rollout, in request order (re-raises the actor thread's errors)."""
+    def next(self) -> Rollout:
+        """The batch asked for one call ago; the next one is asked for now (errors re-raised)."""
+        self._request()
         r = self._results.get()
         if isinstance(r, BaseException):
             raise r
         return r
 
     def set_weights(self, state_dict: dict, version: int) -> None:
-        """New weights, loaded before the actor's next batch."""
+        """A copy of the weights, loaded before the actor's next batch."""
+        copied = {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
         with self._lock:
-            self._pending = (state_dict, version)
+            self._pending = (copied, version)
 
     def close(self) -> None:
         self._requests.put(None)
         self._thread.join(timeout=60)
+        self.actor.envs.close()

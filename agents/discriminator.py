@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -22,8 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from agents.networks import autocast, images_to_tensor
+from agents.config import CriticConfig
+from agents.networks import as_tensor, autocast, images_to_tensor
 from agents.replay import ReplayBuffer
+from spiral_envs.protocols import ImageDataset
+
+if TYPE_CHECKING:
+    from agents.actor import Rollout
 
 __all__ = [
     "Critic",
@@ -165,11 +170,11 @@ class TorchDiscriminator:
         self.critic.eval()
         out = []
         for i in range(0, len(canvases), self.batch):
-            c = images_to_tensor(torch.tensor(canvases[i : i + self.batch], device=self.device))
+            c = images_to_tensor(as_tensor(canvases[i : i + self.batch], self.device))
             t = None
             if targets is not None and self.conditional:
                 t = images_to_tensor(
-                    torch.tensor(np.asarray(targets)[i : i + self.batch], device=self.device)
+                    as_tensor(np.asarray(targets)[i : i + self.batch], self.device)
                 )
             with autocast(self.device, self.precision):
                 out.append(self.score_tensor(c, t).float().cpu())
@@ -187,18 +192,18 @@ class DiscriminatorMetrics(NamedTuple):
 class DiscriminatorLearner:
     """Trains the critic on real data against the agent's renderings, with a replay buffer.
 
+    It owns its iteration: :meth:`step` takes a batch of episodes and runs ``disc_updates``
+    updates on their final canvases (the first ``disc_batch``), mixed with replayed renderings,
+    against real images: the targets for a conditional critic, else a sample of ``reals``.
+
     Args:
         image_shape: ``(H, W, C)``.
         conditional: Pairs (target, image) instead of single images.
-        kind: ``"wgan-gp"`` or ``"sngan"``.
-        complement: SPIRAL++ half-mask complement inputs (conditional only).
-        lr, betas: Adam settings (paper 1e-4, (0.5, 0.999)).
-        gp_weight: WGAN-GP penalty weight (paper 10).
-        channels: Critic width.
-        replay_size: Capacity of the replay buffer of renderings (0: no replay).
-        replay_fraction: Share of each fake batch taken from the replay buffer.
+        cfg: Critic kind, width, optimiser, updates per step, batch and replay settings.
+        reals: Where an unconditional critic's real images come from (the env's dataset; any
+            :class:`~spiral_envs.protocols.ImageDataset`). Unused when conditional.
         device: Torch device.
-        seed: Seed of the replay sampling.
+        seed: Seed of the replay and real-image sampling.
         precision: ``"bf16"`` autocasts the scoring (``__call__``); updates stay float32.
     """
 
@@ -206,35 +211,51 @@ class DiscriminatorLearner:
         self,
         image_shape: tuple[int, int, int],
         conditional: bool,
-        kind: str = "wgan-gp",
-        complement: bool = False,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        gp_weight: float = 10.0,
-        channels: int = 16,
-        replay_size: int = 4096,
-        replay_fraction: float = 0.5,
+        cfg: CriticConfig = CriticConfig(),
+        reals: ImageDataset | None = None,
         device: torch.device | str = "cpu",
         seed: int = 0,
         precision: str = "fp32",
     ) -> None:
-        if kind not in ("wgan-gp", "sngan"):
-            raise ValueError(f"kind = {kind!r}: accepted 'wgan-gp' or 'sngan'")
+        if not conditional and reals is None:
+            raise ValueError("an unconditional discriminator needs a dataset of real images")
         h, w, c = image_shape
-        self.kind, self.conditional = kind, conditional
-        self.complement = complement and conditional
-        self.gp_weight, self.replay_fraction = gp_weight, replay_fraction
+        self.cfg, self.conditional, self.reals = cfg, conditional, reals
+        self.complement = cfg.disc_complement and conditional
         self.device = torch.device(device)
         self.critic = Critic(
-            c * (2 if conditional else 1), size=h, ch=channels, spectral=kind == "sngan"
+            c * (2 if conditional else 1),
+            size=h,
+            ch=cfg.disc_channels,
+            spectral=cfg.disc == "sngan",
         ).to(self.device)
-        self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=lr, betas=betas)
-        self.replay = ReplayBuffer(replay_size, image_shape, conditional) if replay_size else None
+        self.optimizer = torch.optim.Adam(
+            self.critic.parameters(), lr=cfg.disc_lr, betas=(cfg.disc_beta1, cfg.disc_beta2)
+        )
+        size = cfg.replay_size
+        self.replay = ReplayBuffer(size, image_shape, conditional) if size else None
         self.rng = np.random.default_rng(seed)
         self.discriminator = TorchDiscriminator(
             self.critic, conditional, self.complement, self.device, precision=precision
         )
         self.version = 0
+
+    def step(self, rollout: Rollout) -> dict[str, float]:
+        """``disc_updates`` updates on a batch of episodes; the last update's metrics."""
+        n = self.cfg.disc_batch
+        fakes, targets = rollout.canvases[-1][:n], rollout.targets
+        targets = None if targets is None else targets[:n]
+        reals = None if self.conditional else self.reals.sample(self.rng, n)
+        out: dict[str, float] = {}
+        for _ in range(self.cfg.disc_updates):
+            m = self.update(fakes, targets, reals)
+            out = {
+                "disc/loss": m.loss,
+                "disc/real": m.real_score,
+                "disc/fake": m.fake_score,
+                "disc/gp": m.gradient_penalty,
+            }
+        return out
 
     def __call__(self, canvases: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
         """The ``Discriminator`` protocol: numpy scores of canvases."""
@@ -256,11 +277,11 @@ class DiscriminatorLearner:
         xf = critic_inputs(fake, targets, mask)
         dr, df = self.critic(xr), self.critic(xf)
         gp = torch.zeros((), device=real.device)
-        if self.kind == "wgan-gp":
+        if self.cfg.disc == "wgan-gp":
             loss = df.mean() - dr.mean()
-            if self.gp_weight:
+            if self.cfg.gp_weight:
                 gp = gradient_penalty(self.critic, xr, xf)
-                loss = loss + self.gp_weight * gp
+                loss = loss + self.cfg.gp_weight * gp
         else:
             loss = F.softplus(-dr).mean() + F.softplus(df).mean()
         return loss, DiscriminatorMetrics(
@@ -285,7 +306,7 @@ class DiscriminatorLearner:
         cond_targets = targets if self.conditional else None
         batch_f, batch_t = fakes, cond_targets
         if self.replay is not None:
-            k = min(int(round(n * self.replay_fraction)), len(self.replay))
+            k = min(int(round(n * self.cfg.replay_fraction)), len(self.replay))
             if k:
                 old = self.replay.sample(self.rng, k)
                 keep = self.rng.permutation(n)[: n - k]
@@ -294,15 +315,15 @@ class DiscriminatorLearner:
                     batch_t = np.concatenate([cond_targets[keep], old.targets])
             self.replay.add(fakes, cond_targets)
         dev = self.device
-        fake = images_to_tensor(torch.from_numpy(np.ascontiguousarray(batch_f)).to(dev))
+        fake = images_to_tensor(as_tensor(batch_f, dev))
         if self.conditional:
-            tgt = images_to_tensor(torch.from_numpy(np.ascontiguousarray(batch_t)).to(dev))
+            tgt = images_to_tensor(as_tensor(batch_t, dev))
             real = tgt
         else:
             if reals is None:
                 raise ValueError("an unconditional discriminator needs real images")
             tgt = None
-            real = images_to_tensor(torch.from_numpy(np.ascontiguousarray(reals)).to(dev))
+            real = images_to_tensor(as_tensor(reals, dev))
             m = min(len(real), len(fake))
             real, fake = real[:m], fake[:m]
         loss, metrics = self.loss(real, fake, tgt)
@@ -318,10 +339,17 @@ class DiscriminatorLearner:
         return metrics
 
     def state_dict(self) -> dict:
+        """Tensors and plain values only, so the checkpoint loads with ``weights_only=True``."""
+        replay = None
+        if self.replay is not None:
+            replay = {
+                k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                for k, v in self.replay.state_dict().items()
+            }
         return {
             "critic": self.critic.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "replay": None if self.replay is None else self.replay.state_dict(),
+            "replay": replay,
             "rng": self.rng.bit_generator.state,
             "version": self.version,
         }

@@ -1,8 +1,9 @@
 """``spiral-eval``: evaluate a trained checkpoint on held-out targets.
 
-Writes into ``--out``: ``metrics.json`` (held-out L2 and PSNR for conditional agents),
-``samples.png`` (targets beside their reconstructions), ``episode.gif``, ``programs.json`` (the
-stroke programs) and ``programs/episode_NNN.svg``.
+Writes into ``--out``: ``metrics.json`` (held-out L2 and PSNR for conditional agents, beside the
+blank canvas's L2 to the same targets), ``samples.png`` (targets beside their reconstructions),
+``episode.gif`` and ``programs.json`` (the env's own programs: strokes or scene objects), plus
+``programs/episode_NNN.svg`` for painting envs.
 
 Usage::
 
@@ -13,19 +14,76 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.checkpoint import load_checkpoint
-from agents.config import TrainConfig
+from agents.actor import Actor, Rollout
+from agents.build import load_policy, make_envs, resolve_device
+from agents.checkpoint import UnsafeCheckpointError
 from agents.logs import save_episode_gif, save_grid
-from agents.programs import decode_program, program_to_svg
-from agents.train import build_policy, evaluate_policy, make_envs, probe_env, resolve_device
+from agents.networks import PolicyNet
+from spiral_envs.rewards import l2_distance, psnr_of_l2
 
-__all__ = ["evaluate_checkpoint", "main"]
+__all__ = ["evaluate_checkpoint", "evaluate_policy", "image_metrics", "main"]
+
+#: Seed of the trainer's held-out evaluations (episode ``i`` is reset with ``seed + i``).
+EVAL_SEED = 10**6
+
+
+def image_metrics(rollouts: list[Rollout], episodes: int) -> dict[str, float]:
+    """Mean L2 and PSNR of the final canvases to their targets, and the blank canvas's L2.
+
+    Envs without targets in the observation report the env's own ``info["l2"]`` when they
+    give one (scenes), and no blank-canvas L2.
+    """
+    out: dict[str, float] = {}
+    out["episodes"] = float(min(episodes, sum(r.actions.shape[1] for r in rollouts)))
+    if rollouts and rollouts[0].targets is not None:
+        finals = np.concatenate([r.canvases[-1] for r in rollouts])[:episodes]
+        blanks = np.concatenate([r.canvases[0] for r in rollouts])[:episodes]
+        targets = np.concatenate([r.targets for r in rollouts])[:episodes]
+        l2 = l2_distance(finals, targets)
+        out["blank_l2"] = float(l2_distance(blanks, targets).mean())
+    elif rollouts and rollouts[0].final_l2 is not None:
+        l2 = np.concatenate([r.final_l2 for r in rollouts])[:episodes]
+    else:
+        return out
+    out["l2"] = float(l2.mean())
+    out["psnr"] = float(np.mean(psnr_of_l2(np.maximum(l2, 1e-10))))
+    return out
+
+
+def evaluate_policy(
+    policy: PolicyNet,
+    envs: gym.vector.VectorEnv,
+    episodes: int,
+    seed: int = EVAL_SEED,
+    device: torch.device | str = "cpu",
+    greedy: bool = False,
+    precision: str = "fp32",
+) -> tuple[dict[str, float], list[Rollout], list]:
+    """Runs ``episodes`` episodes (rounded up to whole batches); episode ``i`` is reset with
+    seed ``seed + i``.
+
+    Returns:
+        The :func:`image_metrics`, the rollouts, and the envs' programs of the episodes (their
+        ``program`` attributes, ``None`` where an env has none).
+    """
+    actor = Actor(envs, policy, device, precision=precision)
+    b = envs.num_envs
+    rollouts, programs = [], []
+    for i in range(int(math.ceil(episodes / b))):
+        rollouts.append(actor.collect(seeds=[seed + i * b + j for j in range(b)], greedy=greedy))
+        try:
+            programs.extend(envs.get_attr("program"))
+        except AttributeError:
+            programs.extend([None] * b)
+    return image_metrics(rollouts, episodes), rollouts, programs[:episodes]
 
 
 def evaluate_checkpoint(
@@ -43,23 +101,19 @@ def evaluate_checkpoint(
     """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs.
 
     Returns:
-        The metrics: ``l2`` and ``psnr`` (when targets are known), ``episodes``.
+        The metrics: ``l2``, ``psnr`` and ``blank_l2`` (when targets are known), ``episodes``.
     """
     dev = resolve_device(device)
-    ck = load_checkpoint(checkpoint, map_location=dev)
-    cfg = TrainConfig.from_dict(ck["config"])
-    kw = {**cfg.env_kwargs, **(env_kwargs or {})}
+    kw = dict(env_kwargs or {})
     if split:
         kw["split"] = split
-    info = probe_env(cfg.env_id, kw)
-    policy = build_policy(cfg, info, dev)
-    policy.load_state_dict(ck["learner"]["policy"])
-    envs = make_envs(cfg.env_id, min(num_envs, episodes), kw)
+    loaded = load_policy(checkpoint, dev, kw)
+    cfg = loaded.config
+    envs = make_envs(cfg.env_id, min(num_envs, episodes), {**cfg.env_kwargs, **kw})
     torch.manual_seed(seed)
     try:
-        env_programs: list = []
-        metrics, rollouts = evaluate_policy(
-            policy, envs, episodes, seed, dev, greedy=greedy, programs=env_programs
+        metrics, rollouts, programs = evaluate_policy(
+            loaded.policy, envs, episodes, seed, dev, greedy=greedy
         )
     finally:
         envs.close()
@@ -68,51 +122,45 @@ def evaluate_checkpoint(
         "split": split,
         "greedy": greedy,
         "checkpoint": str(checkpoint),
-        "train_frames": ck["frames"],
+        "train_frames": loaded.frames,
         **metrics,
     }
     if out_dir is not None:
-        out = Path(out_dir)
-        (out / "programs").mkdir(parents=True, exist_ok=True)
-        finals = np.concatenate([r.canvases[-1] for r in rollouts])[:episodes]
-        targets = None
-        if rollouts[0].targets is not None:
-            targets = np.concatenate([r.targets for r in rollouts])[:episodes]
-        save_grid(out / "samples.png", finals, targets, n=min(24, len(finals)), per_row=6)
-        r0 = rollouts[0]
-        save_episode_gif(
-            out / "episode.gif", r0.canvases[:, 0], None if r0.targets is None else r0.targets[0]
-        )
-        size = info.image_shape[1]
-        acts = np.concatenate([r.actions.transpose(1, 0, 2) for r in rollouts])[:episodes]
-        programs, svgs = [], []
-        for a, env_prog in zip(acts, env_programs[:episodes], strict=True):
-            if hasattr(env_prog, "to_dict") and hasattr(env_prog, "to_svg"):
-                # the env's own stroke program (canvas units, exact pressures, SVG at 256 px)
-                programs.append({"actions": a.tolist(), **env_prog.to_dict()})
-                svgs.append(env_prog.to_svg(256))
-            else:  # decoded from the actions with the spec's value tables
-                prog = decode_program(info.action_spec, a, size)
-                programs.append({"actions": a.tolist(), "steps": prog})
-                svgs.append(program_to_svg(prog, size))
-        (out / "programs.json").write_text(
-            json.dumps(
-                {
-                    "env_id": cfg.env_id,
-                    "action_names": list(info.action_spec.names),
-                    "programs": programs,
-                }
-            )
-        )
-        for i, svg in enumerate(svgs[:svg_count]):
-            (out / "programs" / f"episode_{i:03d}.svg").write_text(svg)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_outputs(Path(out_dir), rollouts, programs, episodes, cfg.env_id, svg_count)
+        (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_outputs(
+    out: Path, rollouts: list[Rollout], programs: list, episodes: int, env_id: str, svgs: int
+) -> None:
+    """Sample grid, episode GIF, the programs as JSON and (painting) SVG files."""
+    out.mkdir(parents=True, exist_ok=True)
+    finals = np.concatenate([r.canvases[-1] for r in rollouts])[:episodes]
+    targets = None
+    if rollouts[0].targets is not None:
+        targets = np.concatenate([r.targets for r in rollouts])[:episodes]
+    save_grid(out / "samples.png", finals, targets, n=min(24, len(finals)), per_row=6)
+    r0 = rollouts[0]
+    save_episode_gif(
+        out / "episode.gif", r0.canvases[:, 0], None if r0.targets is None else r0.targets[0]
+    )
+    acts = np.concatenate([r.actions.transpose(1, 0, 2) for r in rollouts])[:episodes]
+    rows = [
+        {"actions": a.tolist(), **(p.to_dict() if hasattr(p, "to_dict") else {})}
+        for a, p in zip(acts, programs, strict=True)
+    ]
+    (out / "programs.json").write_text(json.dumps({"env_id": env_id, "programs": rows}))
+    with_svg = [p for p in programs if hasattr(p, "to_svg")][:svgs]
+    if with_svg:
+        (out / "programs").mkdir(exist_ok=True)
+    for i, p in enumerate(with_svg):
+        (out / "programs" / f"episode_{i:03d}.svg").write_text(p.to_svg(256))
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spiral-eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a checkpoint.pt written by spiral-train")
+    p.add_argument("checkpoint", help="a checkpoint.pt of spiral-train, or a shipped agent")
     p.add_argument(
         "--out",
         default=None,
@@ -131,9 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="JSON overrides of the env kwargs saved in the checkpoint",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     a = p.parse_args(argv)
-    if a.episodes < 1:
-        p.error(f"--episodes {a.episodes}: accepted >= 1")
+    for name in ("episodes", "num_envs"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name} {getattr(a, name)}: accepted >= 1")
     ck = Path(a.checkpoint)
     # a run's checkpoint.pt: <run>/eval; any other file (a shipped one): runs/eval_<name>
     out = a.out or str(
@@ -151,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             a.device,
             env_kwargs=a.env_kwargs,
         )
-    except FileNotFoundError as e:
+    except (FileNotFoundError, UnsafeCheckpointError, ValueError) as e:
         print(f"spiral-eval: error: {e}", file=sys.stderr)
         return 2
-    shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m)
-    print(f"{m['env_id']} ({a.split}, {int(m['episodes'])} episodes): {shown or 'no targets'}")
-    print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json, programs/")
+    shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
+    if "blank_l2" in m:
+        shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
+    print(f"{m['env_id']} ({a.split}, {int(m['episodes'])} episodes): {shown}")
+    print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json")
     return 0
 
 

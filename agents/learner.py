@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 from agents.actor import Rollout
+from agents.config import LearnerConfig
 from agents.discriminator import NonFiniteLossError
 from agents.losses import a2c_loss, gae_advantages, vtrace
-from agents.networks import PolicyNet, autocast
+from agents.networks import PolicyNet, as_tensor, autocast
 
 __all__ = ["PolicyLearner"]
 
@@ -18,47 +19,29 @@ class PolicyLearner:
 
     Args:
         policy: The network being trained.
-        lr, lr_final: Adam learning rate, linearly annealed to ``lr_final`` (``-1``: constant).
-        ent_coef, ent_coef_final: Entropy bonus, linearly annealed.
-        vf_coef: Value loss weight. max_grad_norm: gradient clip (0: none).
-        gamma, gae_lambda: Discount and GAE lambda.
-        normalize_advantage: Per-batch advantage normalisation.
-        off_policy: ``"none"`` or ``"vtrace"`` (importance-weighted targets for stale rollouts).
-        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
+        cfg: Learning rate and entropy schedules, loss weights, discounting, off-policy
+            correction (``"vtrace"``: importance-weighted targets for stale rollouts).
         device: Torch device.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
     """
 
     def __init__(
         self,
         policy: PolicyNet,
-        lr: float = 5e-4,
-        lr_final: float = -1.0,
-        ent_coef: float = 0.02,
-        ent_coef_final: float = 0.002,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 1.0,
-        gamma: float = 1.0,
-        gae_lambda: float = 1.0,
-        normalize_advantage: bool = True,
-        off_policy: str = "none",
+        cfg: LearnerConfig = LearnerConfig(),
         device: torch.device | str = "cpu",
         precision: str = "fp32",
     ) -> None:
-        self.policy, self.device = policy, torch.device(device)
+        self.policy, self.cfg, self.device = policy, cfg, torch.device(device)
         self.precision = precision
-        self.lr, self.lr_final = lr, lr_final
-        self.ent_coef, self.ent_coef_final = ent_coef, ent_coef_final
-        self.vf_coef, self.max_grad_norm = vf_coef, max_grad_norm
-        self.gamma, self.gae_lambda = gamma, gae_lambda
-        self.normalize_advantage, self.off_policy = normalize_advantage, off_policy
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr, eps=1e-5)
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.version = 0
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """``(lr, ent_coef)`` at training ``progress`` in ``[0, 1]``."""
-        p = min(max(progress, 0.0), 1.0)
-        lr = self.lr if self.lr_final < 0 else self.lr + p * (self.lr_final - self.lr)
-        return lr, self.ent_coef + p * (self.ent_coef_final - self.ent_coef)
+        c, p = self.cfg, min(max(progress, 0.0), 1.0)
+        lr = c.lr if c.lr_final < 0 else c.lr + p * (c.lr_final - c.lr)
+        return lr, c.ent_coef + p * (c.ent_coef_final - c.ent_coef)
 
     def weights(self) -> dict:
         """The policy's state dict (what actors in other processes load)."""
@@ -78,11 +61,11 @@ class PolicyLearner:
         Raises:
             NonFiniteLossError: NaN or inf in the loss (no step is taken).
         """
-        dev = self.device
+        dev, c = self.device, self.cfg
         lr, ent_coef = self.schedule(progress)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        t = lambda x: None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(dev)  # noqa: E731
+        t = lambda x: as_tensor(x, dev)  # noqa: E731
         with autocast(dev, self.precision):
             out = self.policy.evaluate(
                 t(rollout.canvases[:-1]),
@@ -93,12 +76,12 @@ class PolicyLearner:
             )
         rew = t(rewards).float()
         values = out.value.detach()
-        if self.off_policy == "vtrace":
+        if c.off_policy == "vtrace":
             returns, adv = vtrace(
-                t(rollout.log_prob), out.log_prob.detach(), rew, values, gamma=self.gamma
+                t(rollout.log_prob), out.log_prob.detach(), rew, values, gamma=c.gamma
             )
         else:
-            adv, returns = gae_advantages(rew, values, self.gamma, self.gae_lambda)
+            adv, returns = gae_advantages(rew, values, c.gamma, c.gae_lambda)
         loss = a2c_loss(
             out.log_prob,
             out.entropy,
@@ -106,8 +89,8 @@ class PolicyLearner:
             adv,
             returns,
             ent_coef,
-            self.vf_coef,
-            self.normalize_advantage,
+            c.vf_coef,
+            c.normalize_advantage,
         )
         if not torch.isfinite(loss.total):
             raise NonFiniteLossError(
@@ -116,7 +99,7 @@ class PolicyLearner:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
-        clip = self.max_grad_norm if self.max_grad_norm > 0 else float("inf")
+        clip = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), clip)
         if not torch.isfinite(grad_norm):
             raise NonFiniteLossError(

@@ -13,58 +13,41 @@ Architecture (after SPIRAL's release, ``reference/spiral-notes.md`` section 3), 
 
 Log-probabilities and entropies count only the sub-actions that matter: the ``gated`` ones
 (control, size, pressure, colour) are left out where the gate (``flag``) is 0 (a move).
+
+Options of :class:`~agents.config.NetConfig` beyond the paper's network:
+
+* ``stem_stride`` 2, 4 or 8 replaces the full-resolution 5x5 stem by a patchify conv (kernel =
+  stride), then as many 4x4 stride-2 convs as reach ``H/8 x W/8``: much cheaper on CPU.
+* ``pen_plane`` adds an input plane marking the pen's position (the previous action's ``end``
+  cell; the top-left corner at the first step), so the encoder sees where the next stroke starts.
+* ``spatial_skip`` adds the encoder's ``H/8 x W/8`` feature map (1x1 conv) to the spatial heads'
+  deconvolution at the stage of the same resolution, a U-Net-like skip: "where to act" reads the
+  canvas and target locally (the paper's heads see only the LSTM output).
+* ``glimpse`` adds, after each spatial sub-action, the encoder's features at the chosen cell to the
+  head's running vector, so the sub-actions after it (a colour, a size) can read what is there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.config import NetConfig
 from spiral_envs.actions import ActionSpec
 
 __all__ = [
     "NetConfig",
+    "as_tensor",
     "autocast",
     "PolicyNet",
     "PolicyOutput",
     "images_to_tensor",
     "masked_log_prob_entropy",
 ]
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Policy network sizes (paper: channels 32, res_blocks 8, hidden 256, lstm 256, a 5x5
-    stride-1 stem then three stride-2 convs: ``stem_stride=1``).
-
-    ``stem_stride`` 2, 4 or 8 replaces the full-resolution stem by a patchify conv (kernel =
-    stride), followed by as many 4x4 stride-2 convs as reach ``H/8 x W/8``: much cheaper on CPU.
-    ``pen_plane`` adds an input plane marking the pen's position (the previous action's ``end``
-    cell; the top-left corner at the first step), so the encoder sees where the next stroke will
-    start relative to the ink (the paper: only the previous action's embedding).
-    ``spatial_skip`` adds the encoder's ``H/8 x W/8`` feature map (1x1 conv) to the spatial
-    heads' deconvolution at the stage of the same resolution, a U-Net-like skip that lets "where
-    to act" read the canvas and target locally (the paper's heads see only the LSTM output:
-    ``spatial_skip=False``).
-    ``glimpse`` adds, after each spatial sub-action, the encoder's features at the chosen cell
-    (a linear map of them) to the head's running vector, so the sub-actions after it (a colour,
-    a size) can read what the canvas and target hold there (not in the paper).
-    """
-
-    channels: int = 32
-    stem_stride: int = 8
-    spatial_skip: bool = True
-    glimpse: bool = False
-    pen_plane: bool = True
-    res_blocks: int = 2
-    hidden: int = 256
-    lstm: int = 128
-    embed: int = 16
-    noise_dim: int = 10
 
 
 class PolicyOutput(NamedTuple):
@@ -85,6 +68,11 @@ def autocast(device: torch.device | str, precision: str = "fp32"):
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision = {precision!r}: accepted 'fp32' or 'bf16'")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def as_tensor(x: np.ndarray | None, device: torch.device | str) -> torch.Tensor | None:
+    """A numpy array on ``device`` (``None`` stays ``None``), without a copy on CPU."""
+    return None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(device)
 
 
 def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
@@ -438,21 +426,26 @@ class PolicyNet(nn.Module):
         ):
             k = s // ch
             weight = conv.weight.view(conv.out_channels, 1, k, ch, k, cw).sum((3, 5))
-            idx = prev_action[:, self.pen_index] * (prev_valid > 0).long()
-            plane = torch.zeros(len(idx), rows * cols, device=idx.device, dtype=weight.dtype)
-            plane.scatter_(1, idx[:, None], 1.0)
-            return F.conv2d(plane.view(-1, 1, rows, cols), weight, stride=k)
+            plane = self._pen_grid_plane(prev_action, prev_valid, weight.dtype)
+            return F.conv2d(plane, weight, stride=k)
         return conv(self._pen_plane(prev_action, prev_valid, hw))
 
     def _pen_plane(
         self, prev_action: torch.Tensor, prev_valid: torch.Tensor, hw: tuple[int, int]
     ) -> torch.Tensor:
         """``(N, 1, H, W)``: 1 on the grid cell of the pen (previous ``end``; cell 0 at first)."""
+        plane = self._pen_grid_plane(prev_action, prev_valid, torch.float32)
+        return F.interpolate(plane, size=tuple(hw), mode="nearest")
+
+    def _pen_grid_plane(
+        self, prev_action: torch.Tensor, prev_valid: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """``(N, 1, rows, cols)``: one-hot of the pen's grid cell."""
         rows, cols = self.pen_grid
         idx = prev_action[:, self.pen_index] * (prev_valid > 0).long()
-        plane = torch.zeros(len(idx), rows * cols, device=idx.device)
+        plane = torch.zeros(len(idx), rows * cols, device=idx.device, dtype=dtype)
         plane.scatter_(1, idx[:, None], 1.0)
-        return F.interpolate(plane.view(-1, 1, rows, cols), size=tuple(hw), mode="nearest")
+        return plane.view(-1, 1, rows, cols)
 
     # --- the two entry points ---------------------------------------------------------------
     def act(

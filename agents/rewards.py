@@ -8,12 +8,15 @@ batch with one discriminator call.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.config import REWARD_MODE_ALIASES, RewardConfig
 from spiral_envs.actions import ActionSpec
+from spiral_envs.protocols import Discriminator
 from spiral_envs.rewards import (
     empty_canvas_penalty,
     final_step_rewards,
@@ -23,9 +26,13 @@ from spiral_envs.rewards import (
     stroke_penalty,
 )
 
+if TYPE_CHECKING:
+    from agents.actor import Rollout
+
 __all__ = [
     "SIMILARITY_SIGMAS",
     "change_similarity",
+    "compute_rewards",
     "l2_distance",
     "new_stroke_mask",
     "psnr",
@@ -44,7 +51,8 @@ def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
         scores: ``(T + 1, B)`` scores of the canvas before each step and of the final canvas
             (``mode="final"`` only reads the last row).
         mode: ``"final"``: the final score at the last step, zeros before (SPIRAL).
-            ``"delta"``: ``r_t = s_{t+1} - s_t`` (SPIRAL++); they sum to ``s_T - s_0``.
+            ``"per_step"`` (alias ``"delta"``): ``r_t = s_{t+1} - s_t`` (SPIRAL++); they sum to
+            ``s_T - s_0``.
 
     Returns:
         float32 ``(T, B)`` rewards.
@@ -54,9 +62,9 @@ def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
         terminated = np.zeros(scores[1:].shape, bool)
         terminated[-1] = True
         return final_step_rewards(scores[1:], terminated)
-    if mode == "delta":
+    if REWARD_MODE_ALIASES.get(mode, mode) == "per_step":
         return per_step_rewards(scores[1:], scores[:-1])
-    raise ValueError(f"mode = {mode!r}: accepted 'final' or 'delta'")
+    raise ValueError(f"mode = {mode!r}: accepted 'final' or 'per_step' (alias 'delta')")
 
 
 def new_stroke_mask(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
@@ -153,3 +161,56 @@ def change_similarity(
         den = (ab.square().sum((-3, -2, -1)) * bb.square().sum((-3, -2, -1))).sqrt()
         out = out + torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
     return (out / len(sigmas)).numpy().astype(np.float32)
+
+
+def _critic_scores(canvases: np.ndarray, targets: np.ndarray | None, critic) -> np.ndarray:
+    """Critic scores ``(N, B)`` of canvases ``(N, B, H, W, C)``. A canvas a step left unchanged
+    (a move) keeps the previous canvas's score: the critic is asked only about changed ones."""
+    n, b = canvases.shape[:2]
+    changed = np.ones((n, b), bool)
+    if n > 1:
+        changed[1:] = (canvases[1:] != canvases[:-1]).reshape(n - 1, b, -1).any(-1)
+    t_idx, b_idx = np.nonzero(changed)
+    scores = np.zeros((n, b), np.float32)
+    scores[t_idx, b_idx] = critic(
+        canvases[t_idx, b_idx], None if targets is None else targets[b_idx]
+    )
+    for t in range(1, n):
+        scores[t] = np.where(changed[t], scores[t], scores[t - 1])
+    return scores
+
+
+def compute_rewards(
+    rollout: Rollout,
+    cfg: RewardConfig,
+    spec: ActionSpec,
+    discriminator: Discriminator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rewards ``(T, B)`` of a batch of episodes, and the final canvases' scores ``(B,)``.
+
+    Scores are the discriminator's, ``-L2`` to the target or the change similarity;
+    ``cfg.reward_mode`` turns them into final-step or per-step rewards; the stroke penalties are
+    added. With per-step rewards the critic scores only the canvases that changed: a critic pass
+    costs more than the policy's, and moves are common.
+
+    Raises:
+        ValueError: an ``l2`` or ``similarity`` reward on episodes without targets.
+    """
+    t_len, b = rollout.actions.shape[:2]
+    canv = rollout.canvases[-1:] if cfg.reward_mode == "final" else rollout.canvases
+    if cfg.reward == "discriminator":
+        scores = _critic_scores(canv, rollout.targets, discriminator)
+    elif rollout.targets is None:
+        raise ValueError(f"reward {cfg.reward!r} needs a conditional env (a target observed)")
+    elif cfg.reward == "l2":
+        scores = -l2_distance(canv, rollout.targets[None])
+    else:  # the episodes' first canvases are the blank ones; each target blurred once
+        scores = change_similarity(canv, rollout.targets, rollout.canvases[:1])
+    n = len(canv)
+    full = np.zeros((t_len + 1, b), np.float32)
+    full[-n:] = np.asarray(scores, np.float32).reshape(n, b)
+    rewards = score_rewards(full, cfg.reward_mode) * cfg.reward_scale
+    rewards += stroke_penalties(
+        spec, rollout.actions, rollout.canvases[-1], cfg.new_stroke_penalty, cfg.blank_penalty
+    )
+    return rewards, full[-1]

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per reward")
     p.add_argument("--rewards", nargs="+", default=["l2", "discriminator"])
-    p.add_argument("--reward_mode", default="delta", choices=("final", "delta"))
+    p.add_argument("--reward_mode", default="per_step", choices=("final", "per_step"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads per run")
     p.add_argument("--eval_every", type=int, default=40, help="iterations between evals")

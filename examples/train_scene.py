@@ -25,16 +25,15 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spiral_envs  # noqa: F401
 from agents.actor import Actor
-from agents.checkpoint import load_checkpoint
+from agents.build import load_policy, make_envs
 from agents.config import TrainConfig
-from agents.train import build_policy, make_envs, probe_env, train
+from agents.train import train
 from spiral_envs.scene import score_scene
 from spiral_envs.scene.scoring import SCORE_KEYS
 
@@ -44,12 +43,8 @@ KEYS = (*SCORE_KEYS, "l2")
 
 def agent_scores(checkpoint: Path, episodes: int, seed: int, num_envs: int = 16):
     """Mean recovery scores of a trained policy, and its (target, scene) program pairs."""
-    ck = load_checkpoint(checkpoint, map_location="cpu")
-    cfg = TrainConfig.from_dict(ck["config"])
-    policy = build_policy(cfg, probe_env(ENV), torch.device("cpu"))
-    policy.load_state_dict(ck["learner"]["policy"])
     envs = make_envs(ENV, num_envs, {})
-    actor = Actor(envs, policy, "cpu")
+    actor = Actor(envs, load_policy(checkpoint).policy, "cpu")
     rows, pairs = [], []
     for i in range(0, episodes, num_envs):
         rollout = actor.collect(seeds=[seed + i + j for j in range(num_envs)])
@@ -111,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--reward_mode",
-        default="delta",
-        choices=("final", "delta"),
+        default="per_step",
+        choices=("final", "per_step"),
         help="score of the final scene (SPIRAL) or per-step differences (SPIRAL++)",
     )
     p.add_argument(
@@ -123,22 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     out = Path(a.out)
-    cfg = TrainConfig(
-        env_id=ENV,
-        reward=a.reward,
-        reward_mode=a.reward_mode,
-        reward_scale=a.reward_scale if a.reward == "l2" else 1.0,
-        threads=a.threads,
-        disc_updates=2,
-        gamma=0.8,
-        glimpse=True,
-        num_envs=a.num_envs,
-        total_steps=10**9,
-        max_minutes=a.minutes,
-        seed=a.seed,
-        out_dir=str(out),
-        sample_every=50,
-        checkpoint_every=50,
+    cfg = TrainConfig.from_dict(
+        dict(
+            env_id=ENV,
+            reward=a.reward,
+            reward_mode=a.reward_mode,
+            reward_scale=a.reward_scale if a.reward == "l2" else 1.0,
+            threads=a.threads,
+            disc_updates=2,
+            gamma=0.8,
+            glimpse=True,
+            num_envs=a.num_envs,
+            max_minutes=a.minutes,
+            seed=a.seed,
+            out_dir=str(out),
+            sample_every=50,
+            checkpoint_every=50,
+        )
     )
     print(f"training on {ENV} ({a.reward} reward, {a.reward_mode}) for {a.minutes:g} min -> {out}")
     summary = train(cfg)

@@ -24,6 +24,7 @@ __all__ = [
     "l2_distance",
     "per_step_rewards",
     "psnr",
+    "psnr_of_l2",
     "stroke_penalty",
 ]
 
@@ -44,9 +45,13 @@ def l2_distance(canvases: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 def psnr(canvases: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Peak signal-to-noise ratio in dB (peak 1), one value per image; ``inf`` when equal."""
-    mse = l2_distance(canvases, targets).astype(np.float64)
+    return psnr_of_l2(l2_distance(canvases, targets))
+
+
+def psnr_of_l2(l2: np.ndarray) -> np.ndarray:
+    """PSNR in dB (peak 1) of mean squared errors ``l2`` (:func:`l2_distance`); ``inf`` at 0."""
     with np.errstate(divide="ignore"):
-        return (-10.0 * np.log10(mse)).astype(np.float32)
+        return (-10.0 * np.log10(np.asarray(l2, np.float64))).astype(np.float32)
 
 
 def ink_fraction(canvases: np.ndarray, threshold: int = 8) -> np.ndarray:

@@ -125,6 +125,4 @@ def register_fake_env() -> None:
     """Registers ``FakePaint-v0`` (conditional) and ``FakePaint-Uncond-v0`` (idempotent)."""
     for name, cond in (("FakePaint-v0", True), ("FakePaint-Uncond-v0", False)):
         if name not in gym.registry:
-            gym.register(
-                name, entry_point="agents.testing:FakePaintEnv", kwargs={"conditional": cond}
-            )
+            gym.register(name, entry_point="fakes:FakePaintEnv", kwargs={"conditional": cond})

@@ -1,0 +1,170 @@
+"""Building the trainer's pieces from a :class:`~agents.config.TrainConfig`, and loading policies.
+
+The training loop (:mod:`agents.train`), ``spiral-eval``, the examples and the benchmarks build
+their envs, networks and learners here, each from its own part of the config.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.actor import Actor, LocalRollouts, RolloutSource, ThreadedRollouts
+from agents.checkpoint import load_checkpoint
+from agents.config import NetConfig, TrainConfig
+from agents.discriminator import DiscriminatorLearner
+from agents.networks import PolicyNet
+from spiral_envs.actions import ActionSpec
+from spiral_envs.protocols import ImageDataset
+
+__all__ = [
+    "EnvInfo",
+    "LoadedPolicy",
+    "build_discriminator",
+    "build_policy",
+    "build_rollouts",
+    "load_policy",
+    "make_envs",
+    "probe_env",
+    "resolve_device",
+]
+
+
+class EnvInfo(NamedTuple):
+    """What the agent needs to know about an env."""
+
+    action_spec: ActionSpec
+    image_shape: tuple[int, int, int]
+    conditional: bool  # the observation carries the target
+    max_step: int  # the step observation's largest value
+    dataset: ImageDataset | None  # where the env's targets (the real images) come from
+
+    @classmethod
+    def of(cls, env: gym.Env) -> EnvInfo:
+        """Raises ``ValueError`` for an env that is not a spiral_envs env."""
+        u = env.unwrapped
+        if not hasattr(u, "action_spec"):
+            name = env.spec.id if env.spec else env
+            raise ValueError(f"{name}: not a spiral_envs env (no action_spec)")
+        space = env.observation_space
+        max_step = int(np.asarray(space["step"].high).max()) if "step" in space.spaces else 20
+        dataset = getattr(u, "dataset", None)
+        return cls(
+            u.action_spec,
+            tuple(space["canvas"].shape),
+            "target" in space.spaces,
+            max_step,
+            dataset if isinstance(dataset, ImageDataset) else None,
+        )
+
+
+def _register_envs() -> None:
+    import spiral_envs  # noqa: F401  (registers the ids)
+
+
+def probe_env(env_id: str, env_kwargs: dict | None = None) -> EnvInfo:
+    """The :class:`EnvInfo` of one instance of ``env_id``."""
+    _register_envs()
+    env = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        return EnvInfo.of(env)
+    finally:
+        env.close()
+
+
+def make_envs(
+    env_id: str, num_envs: int, env_kwargs: dict | None = None, mode: str = "sync"
+) -> gym.vector.VectorEnv:
+    """A vector env of ``num_envs`` copies (``mode`` ``"sync"`` or ``"async"``)."""
+    _register_envs()
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {}))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_policy(net: NetConfig, info: EnvInfo, device: torch.device) -> PolicyNet:
+    return PolicyNet(
+        info.action_spec, info.image_shape, info.conditional, net, max_step=info.max_step
+    ).to(device)
+
+
+def build_discriminator(
+    cfg: TrainConfig, info: EnvInfo, device: torch.device
+) -> DiscriminatorLearner | None:
+    """The discriminator learner of a ``reward="discriminator"`` run, else ``None``.
+
+    Raises:
+        ValueError: an ``l2``/``similarity`` reward on an env without targets, or an
+            unconditional env without a dataset of real images.
+    """
+    if cfg.rewards.reward != "discriminator":
+        if not info.conditional:
+            raise ValueError(
+                f"reward {cfg.rewards.reward!r} needs a conditional env; {cfg.env_id} does not "
+                "observe its target (use a -Cond- id, or reward 'discriminator')"
+            )
+        return None
+    if not info.conditional and info.dataset is None:
+        raise ValueError(f"{cfg.env_id}: no dataset to draw real images from")
+    return DiscriminatorLearner(
+        info.image_shape,
+        info.conditional,
+        cfg.critic,
+        reals=info.dataset,
+        device=device,
+        seed=cfg.seed + 1,
+        precision=cfg.precision,
+    )
+
+
+def build_rollouts(
+    cfg: TrainConfig, policy: PolicyNet, rng: np.random.Generator, device: torch.device
+) -> RolloutSource:
+    """The run's rollout source over ``num_envs`` envs: in process, or a thread ahead."""
+    envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs, cfg.vector_mode)
+    if cfg.async_actor:  # acting overlaps learning, on its own copy of the weights
+        return ThreadedRollouts(Actor(envs, copy.deepcopy(policy), device, cfg.precision), rng)
+    return LocalRollouts(Actor(envs, policy, device, cfg.precision), rng)
+
+
+class LoadedPolicy(NamedTuple):
+    """A policy loaded from a checkpoint, with what it was trained as."""
+
+    policy: PolicyNet
+    config: TrainConfig
+    info: EnvInfo
+    frames: int  # frames it was trained for
+
+
+def load_policy(
+    checkpoint: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    env_kwargs: dict | None = None,
+) -> LoadedPolicy:
+    """Loads the policy of a training checkpoint or a policy export (weights in float32).
+
+    Args:
+        checkpoint: A ``checkpoint.pt`` of ``spiral-train``, or a shipped or exported policy.
+        device: Where to put the network.
+        env_kwargs: Overrides of the env kwargs saved with the policy (for example a split).
+    """
+    device = torch.device(device)
+    ck = load_checkpoint(Path(checkpoint), map_location=device)
+    cfg = TrainConfig.from_dict(ck["config"])
+    info = probe_env(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})})
+    policy = build_policy(cfg.net, info, device)
+    policy.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in ck["learner"]["policy"].items()}
+    )
+    return LoadedPolicy(policy, cfg, info, int(ck["frames"]))
