@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -129,6 +129,7 @@ class Actor:
         )
 
 
+@runtime_checkable
 class RolloutSource(Protocol):
     """Where the trainer's episodes come from: an in-process actor, a thread, a Ray actor pool.
 
