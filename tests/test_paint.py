@@ -182,6 +182,8 @@ def test_bad_actions_raise_clear_errors(env, bad, match):
         ({"dataset": "cifar"}, "unknown dataset 'cifar'.*accepted"),
         ({"grid": 0}, "grid must be in 2..64"),
         ({"canvas_size": "64"}, "canvas_size must be an integer"),
+        ({"canvas_size": True}, r"canvas_size must be an integer in 8\.\.4096, got True"),
+        ({"grid": 65}, r"grid must be in 2\.\.64, got 65"),
         ({"episode_length": 0}, "episode_length must be >= 1"),
         ({"brush_sizes": []}, "brush_sizes must be a non-empty list"),
         ({"brush_sizes": [1, -2]}, "brush_sizes"),

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 from spiral_envs.paint.painter import CairoPainter
 from spiral_envs.paint.strokes import Move, Stroke, StrokeProgram
@@ -18,15 +19,6 @@ __all__ = ["DATASETS", "PaintEnv"]
 
 #: Datasets a paint env accepts, and whether each is in colour.
 DATASETS = {"mnist": False, "omniglot": False, "celeba": True, "faces": True}
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        accepted = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be {accepted}, got {value}")
-    return int(value)
 
 
 class PaintEnv(gym.Env):
@@ -139,12 +131,12 @@ class PaintEnv(gym.Env):
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: accepted {sorted(DATASETS)}")
-        self.canvas_size = _check_int("canvas_size", canvas_size, 8, 4096)
-        self.grid = _check_int("grid", grid, 2, self.canvas_size)
-        self.episode_length = _check_int("episode_length", episode_length, 1)
-        pressure_levels = _check_int("pressure_levels", pressure_levels, 1)
-        color_levels = _check_int("color_levels", color_levels, 2)
-        self.render_size = _check_int("render_size", render_size, 8, 4096)
+        self.canvas_size = check_int("canvas_size", canvas_size, 8, 4096)
+        self.grid = check_int("grid", grid, 2, self.canvas_size)
+        self.episode_length = check_int("episode_length", episode_length, 1)
+        pressure_levels = check_int("pressure_levels", pressure_levels, 1)
+        color_levels = check_int("color_levels", color_levels, 2)
+        self.render_size = check_int("render_size", render_size, 8, 4096)
         sizes = tuple(brush_sizes) if isinstance(brush_sizes, (list, tuple)) else None
         if not sizes or not all(
             isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sizes

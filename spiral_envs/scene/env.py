@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionSpec
 from spiral_envs.scene.generator import sample_scene
 from spiral_envs.scene.gl import select_gl_backend
@@ -16,12 +17,6 @@ from spiral_envs.scene.renderer import SceneRenderer
 from spiral_envs.scene.scoring import pixel_l2, score_scene
 
 __all__ = ["SceneEnv"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r}: accepted a positive integer")
-    return int(value)
 
 
 class SceneEnv(gym.Env[dict, np.ndarray]):
@@ -153,19 +148,18 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
                 raise ValueError(f"{name}={value!r}: accepted True or False")
         self.conditional = bool(conditional)
         self.allow_overlap = bool(allow_overlap)
-        self.canvas_size = _positive_int("canvas_size", canvas_size)
-        self.episode_length = _positive_int("episode_length", episode_length)
-        self.render_size = _positive_int("render_size", render_size)
-        if isinstance(min_objects, bool) or not isinstance(min_objects, (int, np.integer)):
-            raise ValueError(f"min_objects={min_objects!r}: accepted an integer >= 0")
-        if isinstance(max_objects, bool) or not isinstance(max_objects, (int, np.integer)):
-            raise ValueError(f"max_objects={max_objects!r}: accepted an integer >= 1")
-        if not 0 <= min_objects <= max_objects <= self.episode_length:
+        self.canvas_size = check_int("canvas_size", canvas_size, 1)
+        self.episode_length = check_int("episode_length", episode_length, 1)
+        self.render_size = check_int("render_size", render_size, 1)
+        min_objects = check_int("min_objects", min_objects, 0)
+        max_objects = check_int("max_objects", max_objects, 0)
+        # One message for the joint constraint, so it names both counts and the episode length.
+        if not min_objects <= max_objects <= self.episode_length:
             raise ValueError(
                 f"min_objects={min_objects}, max_objects={max_objects}: accepted "
                 f"0 <= min_objects <= max_objects <= episode_length ({self.episode_length})"
             )
-        self.min_objects, self.max_objects = int(min_objects), int(max_objects)
+        self.min_objects, self.max_objects = min_objects, max_objects
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode={render_mode!r}: accepted None or {self.metadata['render_modes']}"

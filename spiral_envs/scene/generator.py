@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spiral_envs._validate import check_int
 from spiral_envs.scene.program import (
     COLOR_LEVELS,
     GRID,
@@ -89,12 +90,11 @@ class SceneDataset:
         min_objects: int = 1,
         max_objects: int = 5,
     ) -> None:
-        if length <= 0:
-            raise ValueError(f"length={length}: accepted a positive integer")
-        self.length = int(length)
-        self.seed = int(seed)
-        self.min_objects, self.max_objects = int(min_objects), int(max_objects)
-        self.canvas_size = int(canvas_size)
+        self.length = check_int("length", length, 1)
+        self.seed = check_int("seed", seed, 0)
+        self.min_objects = check_int("min_objects", min_objects, 0)
+        self.max_objects = check_int("max_objects", max_objects, 0)
+        self.canvas_size = check_int("canvas_size", canvas_size, 1)
         self.name = f"mujoco-scenes-{self.seed}"
         self.image_shape = (self.canvas_size, self.canvas_size, 3)
         sample_scene(np.random.default_rng(0), self.min_objects, self.max_objects)  # validate
@@ -115,7 +115,8 @@ class SceneDataset:
         return render_scene(self.program(index), self.canvas_size)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        idx = rng.integers(self.length, size=n)
+        """Returns ``n`` scenes drawn uniformly with ``rng``, a fresh ``uint8 (n, H, W, 3)``."""
+        idx = rng.integers(self.length, size=check_int("n", n, 0))
         out = np.empty((n, *self.image_shape), dtype=np.uint8)
         for k, i in enumerate(idx):
             out[k] = self[int(i)]

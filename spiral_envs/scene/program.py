@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 
 __all__ = [
@@ -93,19 +94,12 @@ class SceneObject:
         object.__setattr__(self, "color", tuple(int(c) for c in self.color))
         if len(self.color) != 3:
             raise ValueError(f"color must have 3 levels (red, green, blue), got {self.color}")
-        checks = [
-            ("type", self.type, len(OBJECT_TYPES)),
-            ("position", self.position, GRID * GRID),
-            ("size", self.size, len(SIZE_LEVELS)),
-        ] + [
-            (n, c, len(COLOR_LEVELS))
-            for n, c in zip(("red", "green", "blue"), self.color, strict=True)
-        ]
-        for name, value, n in checks:
-            if not isinstance(value, (int, np.integer)) or not 0 <= value < n:
-                raise ValueError(f"SceneObject {name}={value!r}: accepted integers 0..{n - 1}")
-        for name in ("type", "position", "size"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+        levels = {"type": len(OBJECT_TYPES), "position": GRID * GRID, "size": len(SIZE_LEVELS)}
+        for name, n in levels.items():
+            value = check_int(f"SceneObject {name}", getattr(self, name), 0, n - 1)
+            object.__setattr__(self, name, value)
+        for name, c in zip(("red", "green", "blue"), self.color, strict=True):
+            check_int(f"SceneObject {name}", c, 0, len(COLOR_LEVELS) - 1)
 
     # -- derived values ------------------------------------------------------------------------
     @property
