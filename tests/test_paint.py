@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import spiral_envs  # noqa: F401
-from spiral_envs.paint import CairoPainter, PaintEnv, Stroke, StrokeProgram
-from spiral_envs.paint.painter import brush_alpha
+from spiral_envs.paint import CairoPainter, PaintEnv, Stroke, StrokeProgram, render_program
+from spiral_envs.paint.strokes import brush_alpha
 
 
 def action(env, **parts):
@@ -146,8 +146,8 @@ def test_program_rerenders_exactly_and_at_any_size():
     for _ in range(20):
         obs, *_ = env.step(env.action_space.sample())
     program = env.unwrapped.program
-    np.testing.assert_array_equal(program.render(), obs["canvas"])
-    big = program.render(256)
+    np.testing.assert_array_equal(render_program(program), obs["canvas"])
+    big = render_program(program, 256)
     assert big.shape == (256, 256, 3)
     small = big.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
     assert np.abs(small - obs["canvas"]).mean() < 6  # the same picture, sharper

@@ -11,7 +11,8 @@ from gymnasium import spaces
 
 from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
-from spiral_envs.paint.painter import CairoPainter
+from spiral_envs.datasets import load_dataset
+from spiral_envs.paint.painter import CairoPainter, render_program
 from spiral_envs.paint.strokes import Move, Stroke, StrokeProgram
 from spiral_envs.rewards import l2_distance
 
@@ -161,8 +162,6 @@ class PaintEnv(gym.Env):
         self.render_mode = render_mode
         self.channels = 3 if color else 1
 
-        from spiral_envs.datasets import load_dataset
-
         data = load_dataset(dataset, split=split, data_dir=data_dir, size=self.canvas_size)
         self.dataset = _ChannelAdapter(data, self.channels)
         #: Where the targets come from: a file path, or ``"embedded:..."`` for the small subset
@@ -281,7 +280,7 @@ class PaintEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
-        image = _to_rgb(self.program.render(self.render_size))
+        image = _to_rgb(render_program(self.program, self.render_size))
         if self.conditional and self.target is not None:
             from PIL import Image
 
@@ -319,8 +318,6 @@ class PaintEnv(gym.Env):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        from spiral_envs.datasets import load_dataset
-
         data = load_dataset(
             self.dataset_name, split=self.split, data_dir=self.data_dir, size=self.canvas_size
         )
