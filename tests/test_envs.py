@@ -172,3 +172,22 @@ def test_async_vector_env_matches_sync(env_id):
         np.testing.assert_array_equal(t1, t2)
     sync.close()
     asyn.close()
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_program_round_trips_through_json_after_an_episode(env_id, make_env):
+    env = make_env(env_id)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    terminated = False
+    while not terminated:
+        a = env.action_space.sample()
+        a[0] = 1  # paint / place every step, so the program is not empty
+        _, _, terminated, _, _ = env.step(a)
+    program = env.unwrapped.program
+    assert len(program.to_dict()["steps" if "Paint" in env_id else "objects"]) > 0
+    again = type(program).from_dict(json.loads(json.dumps(program.to_dict())))
+    assert again == program
+    assert type(program).from_json(program.to_json()) == program
+    with pytest.raises(ValueError, match="format"):
+        type(program).from_dict({**program.to_dict(), "format": "something-else"})

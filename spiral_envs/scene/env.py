@@ -99,9 +99,10 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     ## Programs
 
     ``env.unwrapped.program`` (the agent's) and ``env.unwrapped.target_program`` are
-    :class:`spiral_envs.scene.SceneProgram` copies: ``to_json()``, ``from_json()``, and
-    ``render(size)`` at any size; :func:`spiral_envs.scene.render_scene` at ``canvas_size`` with
-    ``quality="fast"`` reproduces the observation exactly.
+    :class:`spiral_envs.scene.SceneProgram` copies: ``to_dict()`` / ``to_json()`` and
+    ``SceneProgram.from_dict()`` / ``from_json()``, as the paint envs' stroke programs;
+    :func:`spiral_envs.scene.render_scene` re-renders one at any size, and at ``canvas_size``
+    with ``quality="fast"`` reproduces the observation exactly.
 
     ## Arguments
 

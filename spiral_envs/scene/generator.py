@@ -13,6 +13,7 @@ from spiral_envs.scene.program import (
     SceneObject,
     SceneProgram,
 )
+from spiral_envs.scene.renderer import render_scene
 
 __all__ = ["SceneDataset", "sample_scene"]
 
@@ -110,8 +111,6 @@ class SceneDataset:
         return sample_scene(rng, self.min_objects, self.max_objects)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        from spiral_envs.scene.renderer import render_scene
-
         return render_scene(self.program(index), self.canvas_size)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
