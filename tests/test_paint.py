@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import spiral_envs  # noqa: F401
+from spiral_envs import ImageDataset
 from spiral_envs.paint import CairoPainter, PaintEnv, Stroke, StrokeProgram, render_program
 from spiral_envs.paint.strokes import brush_alpha
 
@@ -195,6 +196,17 @@ def test_bad_actions_raise_clear_errors(env, bad, match):
 def test_bad_kwargs_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PaintEnv(**kwargs)
+
+
+@pytest.mark.parametrize("dataset, color", [("mnist", True), ("faces", False)])
+def test_dataset_in_the_other_channel_count(dataset, color):
+    data = PaintEnv(dataset, color=color, canvas_size=32).dataset
+    assert isinstance(data, ImageDataset)
+    assert data.image_shape == (32, 32, 3 if color else 1)
+    batch = data.sample(np.random.default_rng(0), 3)
+    idx = np.random.default_rng(0).integers(0, len(data), size=3)  # what ArrayDataset draws
+    np.testing.assert_array_equal(batch, np.stack([data[int(i)] for i in idx]))
+    assert data.sample(np.random.default_rng(0), 0).shape == (0, *data.image_shape)
 
 
 def test_custom_configuration():

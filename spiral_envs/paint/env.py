@@ -14,6 +14,7 @@ from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 from spiral_envs.datasets import load_dataset
 from spiral_envs.paint.painter import CairoPainter, render_program
 from spiral_envs.paint.strokes import Move, Stroke, StrokeProgram
+from spiral_envs.protocols import ImageDataset
 from spiral_envs.rewards import l2_distance
 
 __all__ = ["DATASETS", "PaintEnv"]
@@ -39,6 +40,9 @@ class PaintEnv(gym.Env):
 
     The episode's stroke program is kept in :attr:`program`: it exports as JSON and SVG and
     re-renders at any resolution.
+
+    The targets come from :attr:`dataset`, an :class:`spiral_envs.ImageDataset` at the env's
+    canvas size and channel count (the real images a discriminator of this env needs).
 
     ## Action Space
 
@@ -163,7 +167,7 @@ class PaintEnv(gym.Env):
         self.channels = 3 if color else 1
 
         data = load_dataset(dataset, split=split, data_dir=data_dir, size=self.canvas_size)
-        self.dataset = _ChannelAdapter(data, self.channels)
+        self.dataset = _with_channels(data, self.channels)
         #: Where the targets come from: a file path, or ``"embedded:..."`` for the small subset
         #: shipped in the package (used when no dataset files are found).
         self.data_source: str = getattr(data, "source", "unknown")
@@ -321,28 +325,44 @@ class PaintEnv(gym.Env):
         data = load_dataset(
             self.dataset_name, split=self.split, data_dir=self.data_dir, size=self.canvas_size
         )
-        self.dataset = _ChannelAdapter(data, self.channels)
+        self.dataset = _with_channels(data, self.channels)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
-class _ChannelAdapter:
-    """Gives a dataset's images the env's channel count (greyscale <-> colour)."""
+def _with_channels(data: ImageDataset, channels: int) -> ImageDataset:
+    """``data`` itself when its images have ``channels``, else a converting view of it."""
+    return data if data.image_shape[2] == channels else _ChannelAdapter(data, channels)
 
-    def __init__(self, data, channels: int) -> None:
+
+class _ChannelAdapter:
+    """An :class:`~spiral_envs.protocols.ImageDataset` view of ``data`` with ``channels``.
+
+    Greyscale images are repeated to RGB; colour ones become luma (ITU-R BT.601 weights).
+    """
+
+    def __init__(self, data: ImageDataset, channels: int) -> None:
         self.data = data
         self.channels = channels
-        self._convert = data.image_shape[2] != channels
+        self.name = data.name
+        self.image_shape = (*data.image_shape[:2], channels)
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        image = self.data[index]
-        if not self._convert:
-            return image
+        return self._convert(self.data[index])
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        batch = self.data.sample(rng, n)
+        out = np.empty((len(batch), *self.image_shape), np.uint8)
+        for k, image in enumerate(batch):  # as __getitem__ does, so the pixels are the same
+            out[k] = self._convert(image)
+        return out
+
+    def _convert(self, image: np.ndarray) -> np.ndarray:
         if self.channels == 3:
             return np.repeat(image, 3, axis=2)
         grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionSpec
-from spiral_envs.scene.generator import sample_scene
+from spiral_envs.scene.generator import SceneDataset, sample_scene
 from spiral_envs.scene.gl import select_gl_backend
 from spiral_envs.scene.program import SceneObject, SceneProgram, scene_action_spec
 from spiral_envs.scene.renderer import SceneRenderer
@@ -41,7 +41,8 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     Its program is known, so recovering it is scored exactly. In the conditional
     (reconstruction) env, ``SpiralMuJoCo-Scene-Cond-v0``, the observation carries the target
     image; in the generation env, ``SpiralMuJoCo-Scene-v0``, it does not (a discriminator's
-    real images come from the same generator: :class:`spiral_envs.scene.SceneDataset`).
+    real images come from the same generator: ``env.unwrapped.dataset``, a
+    :class:`spiral_envs.scene.SceneDataset` with the env's canvas size and object counts).
 
     ## Action Space
 
@@ -166,6 +167,14 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
                 f"render_mode={render_mode!r}: accepted None or {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
+        #: Scenes from the same generator settings as the targets (the real images a
+        #: discriminator of this env needs). The env draws its own targets with ``np_random``.
+        self.dataset = SceneDataset(
+            canvas_size=self.canvas_size,
+            min_objects=self.min_objects,
+            max_objects=self.max_objects,
+            allow_overlap=self.allow_overlap,
+        )
 
         self.action_spec: ActionSpec = scene_action_spec()
         self.action_space = self.action_spec.space()

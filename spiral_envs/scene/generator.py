@@ -81,6 +81,7 @@ class SceneDataset:
         seed: Seed of the set.
         min_objects: Fewest objects per scene.
         max_objects: Most objects per scene.
+        allow_overlap: Let objects overlap (see :func:`sample_scene`).
     """
 
     def __init__(
@@ -90,12 +91,14 @@ class SceneDataset:
         seed: int = 0,
         min_objects: int = 1,
         max_objects: int = 5,
+        allow_overlap: bool = False,
     ) -> None:
         self.length = check_int("length", length, 1)
         self.seed = check_int("seed", seed, 0)
         self.min_objects = check_int("min_objects", min_objects, 0)
         self.max_objects = check_int("max_objects", max_objects, 0)
         self.canvas_size = check_int("canvas_size", canvas_size, 1)
+        self.allow_overlap = bool(allow_overlap)
         self.name = f"mujoco-scenes-{self.seed}"
         self.image_shape = (self.canvas_size, self.canvas_size, 3)
         sample_scene(np.random.default_rng(0), self.min_objects, self.max_objects)  # validate
@@ -108,7 +111,7 @@ class SceneDataset:
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} scenes")
         rng = np.random.default_rng([self.seed, index % self.length])
-        return sample_scene(rng, self.min_objects, self.max_objects)
+        return sample_scene(rng, self.min_objects, self.max_objects, self.allow_overlap)
 
     def __getitem__(self, index: int) -> np.ndarray:
         return render_scene(self.program(index), self.canvas_size)
