@@ -8,7 +8,7 @@ from conftest import run_script
 from PIL import Image
 
 import spiral_envs  # noqa: F401
-from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
+from spiral_envs.paint import RandomPainter, ScriptedTracer
 
 
 def test_demo_writes_pictures_and_throughput(tmp_path):
