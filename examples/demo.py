@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
 
 import spiral_envs  # noqa: E402
 from agents.logs import image_grid
-from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
+from spiral_envs.paint import RandomPainter, ScriptedTracer
 from spiral_envs.rewards import l2_distance
 
 

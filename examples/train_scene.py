@@ -34,7 +34,7 @@ from agents.actor import Actor
 from agents.build import load_policy, make_envs
 from agents.config import TrainConfig
 from agents.train import train
-from spiral_envs.scene import score_scene
+from spiral_envs.scene import render_scene, score_scene
 from spiral_envs.scene.scoring import SCORE_KEYS
 
 ENV = "SpiralMuJoCo-Scene-Cond-v0"
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     tiles = []
     for target, prog in pairs[:8]:
         pair = [
-            target.render(128, "nice"),
+            render_scene(target, 128, "nice"),
             np.full((128, 4, 3), 255, np.uint8),
-            prog.render(128, "nice"),
+            render_scene(prog, 128, "nice"),
         ]
         tiles += [np.concatenate(pair, 1), np.full((128, 12, 3), 255, np.uint8)]
     from PIL import Image

@@ -24,9 +24,19 @@ from spiral_envs.rewards import (
     stroke_penalty,
 )
 
-__all__ = ["DiscriminatorReward", "L2Reward"]
+__all__ = ["MODES", "DiscriminatorReward", "L2Reward", "canonical_mode"]
 
 MODES = ("final", "per_step")
+#: Other accepted names of the modes: ``"delta"`` is what the ``agents`` trainer calls per-step.
+MODE_ALIASES = {"delta": "per_step"}
+
+
+def canonical_mode(mode: str) -> str:
+    """The name in :data:`MODES` of a reward mode or of its alias; a bad mode raises."""
+    if mode not in MODES and mode not in MODE_ALIASES:
+        accepted = ", ".join(repr(m) for m in (*MODES, *MODE_ALIASES))
+        raise ValueError(f"mode {mode!r} is not supported: accepted {accepted}")
+    return MODE_ALIASES.get(mode, mode)
 
 
 class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -55,7 +65,8 @@ class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     Args:
         env: A spiral-gym env (its observation is a dict with ``canvas``).
         discriminator: Any callable of the ``Discriminator`` protocol.
-        mode: ``"final"`` or ``"per_step"``.
+        mode: ``"final"`` or ``"per_step"`` (alias ``"delta"``); :attr:`mode` holds the
+            canonical name.
         stroke_penalty: Cost per new disjoint stroke (>= 0).
         empty_penalty: Cost of an empty final canvas (>= 0).
     """
@@ -68,8 +79,7 @@ class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         stroke_penalty: float = 0.0,
         empty_penalty: float = 0.0,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode {mode!r} is not supported: accepted {MODES}")
+        mode = canonical_mode(mode)
         if not callable(discriminator):
             raise ValueError("discriminator must be callable: (canvases, targets) -> scores")
         for name, value in (("stroke_penalty", stroke_penalty), ("empty_penalty", empty_penalty)):
@@ -125,8 +135,8 @@ class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
 class L2Reward(DiscriminatorReward):
     """The L2 baseline for conditional envs: the reward is minus the pixel L2 to the target.
 
-    ``mode="final"`` gives ``-l2`` at the last step (the paper's baseline); ``"per_step"`` gives
-    the decrease of the L2 distance at every step.
+    ``mode="final"`` gives ``-l2`` at the last step (the paper's baseline); ``"per_step"`` (alias
+    ``"delta"``) gives the decrease of the L2 distance at every step.
 
     Example:
         >>> import gymnasium as gym

@@ -13,6 +13,7 @@ from conftest import ALL_IDS, env_kwargs
 from gymnasium.utils.env_checker import check_env
 
 import spiral_envs
+from spiral_envs import ImageDataset
 
 
 def rollout(env, seed: int, n: int):
@@ -172,3 +173,35 @@ def test_async_vector_env_matches_sync(env_id):
         np.testing.assert_array_equal(t1, t2)
     sync.close()
     asyn.close()
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_dataset_is_an_image_dataset(env_id, make_env):
+    env = make_env(env_id)
+    data = env.unwrapped.dataset
+    assert isinstance(data, ImageDataset)
+    canvas_shape = env.observation_space["canvas"].shape
+    assert tuple(data.image_shape) == canvas_shape and len(data) > 0
+    batch = data.sample(np.random.default_rng(0), 3)
+    assert batch.shape == (3, *canvas_shape) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(batch, data.sample(np.random.default_rng(0), 3))
+    assert data[0].shape == canvas_shape and data[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_program_round_trips_through_json_after_an_episode(env_id, make_env):
+    env = make_env(env_id)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    terminated = False
+    while not terminated:
+        a = env.action_space.sample()
+        a[0] = 1  # paint / place every step, so the program is not empty
+        _, _, terminated, _, _ = env.step(a)
+    program = env.unwrapped.program
+    assert len(program.to_dict()["steps" if "Paint" in env_id else "objects"]) > 0
+    again = type(program).from_dict(json.loads(json.dumps(program.to_dict())))
+    assert again == program
+    assert type(program).from_json(program.to_json()) == program
+    with pytest.raises(ValueError, match="format"):
+        type(program).from_dict({**program.to_dict(), "format": "something-else"})

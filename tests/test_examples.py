@@ -8,7 +8,8 @@ from conftest import run_script
 from PIL import Image
 
 import spiral_envs  # noqa: F401
-from spiral_envs.agents_scripted import RandomPainter, ScriptedTracer
+from spiral_envs.paint import RandomPainter, ScriptedTracer
+from spiral_envs.rewards import l2_distance
 
 
 def test_demo_writes_pictures_and_throughput(tmp_path):
@@ -51,7 +52,7 @@ def test_scripted_tracer_beats_random_and_blank():
             while not terminated:
                 obs, _, terminated, _, info = env.step(agent.act(obs))
             l2[name].append(info["l2"])
-        l2["blank"].append(np.mean((1 - obs["target"] / 255.0) ** 2))
+        l2["blank"].append(l2_distance(np.full_like(obs["target"], 255), obs["target"]))
     assert np.mean(l2["scripted"]) < np.mean(l2["blank"]) < np.mean(l2["random"])
 
 

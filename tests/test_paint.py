@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import spiral_envs  # noqa: F401
-from spiral_envs.paint import CairoPainter, PaintEnv, Stroke, StrokeProgram
-from spiral_envs.paint.painter import brush_alpha
+from spiral_envs import ImageDataset
+from spiral_envs.paint import CairoPainter, PaintEnv, Stroke, StrokeProgram, render_program
+from spiral_envs.paint.strokes import brush_alpha
 
 
 def action(env, **parts):
@@ -146,8 +147,8 @@ def test_program_rerenders_exactly_and_at_any_size():
     for _ in range(20):
         obs, *_ = env.step(env.action_space.sample())
     program = env.unwrapped.program
-    np.testing.assert_array_equal(program.render(), obs["canvas"])
-    big = program.render(256)
+    np.testing.assert_array_equal(render_program(program), obs["canvas"])
+    big = render_program(program, 256)
     assert big.shape == (256, 256, 3)
     small = big.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
     assert np.abs(small - obs["canvas"]).mean() < 6  # the same picture, sharper
@@ -182,6 +183,8 @@ def test_bad_actions_raise_clear_errors(env, bad, match):
         ({"dataset": "cifar"}, "unknown dataset 'cifar'.*accepted"),
         ({"grid": 0}, "grid must be in 2..64"),
         ({"canvas_size": "64"}, "canvas_size must be an integer"),
+        ({"canvas_size": True}, r"canvas_size must be an integer in 8\.\.4096, got True"),
+        ({"grid": 65}, r"grid must be in 2\.\.64, got 65"),
         ({"episode_length": 0}, "episode_length must be >= 1"),
         ({"brush_sizes": []}, "brush_sizes must be a non-empty list"),
         ({"brush_sizes": [1, -2]}, "brush_sizes"),
@@ -193,6 +196,17 @@ def test_bad_actions_raise_clear_errors(env, bad, match):
 def test_bad_kwargs_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PaintEnv(**kwargs)
+
+
+@pytest.mark.parametrize("dataset, color", [("mnist", True), ("faces", False)])
+def test_dataset_in_the_other_channel_count(dataset, color):
+    data = PaintEnv(dataset, color=color, canvas_size=32).dataset
+    assert isinstance(data, ImageDataset)
+    assert data.image_shape == (32, 32, 3 if color else 1)
+    batch = data.sample(np.random.default_rng(0), 3)
+    idx = np.random.default_rng(0).integers(0, len(data), size=3)  # what ArrayDataset draws
+    np.testing.assert_array_equal(batch, np.stack([data[int(i)] for i in idx]))
+    assert data.sample(np.random.default_rng(0), 0).shape == (0, *data.image_shape)
 
 
 def test_custom_configuration():

@@ -125,6 +125,17 @@ def test_l2_reward_conditional():
     assert sum(r for r, _ in out) == pytest.approx(start - out[-1][1]["l2"], abs=1e-5)
 
 
+def test_delta_is_an_alias_of_per_step():
+    delta = L2Reward(gym.make("SpiralPaint-MNIST-Cond-v0"), mode="delta")
+    assert delta.mode == "per_step"
+    per = L2Reward(gym.make("SpiralPaint-MNIST-Cond-v0"), mode="per_step")
+    assert [r for r, _ in run(delta)[0]] == [r for r, _ in run(per)[0]]
+    wrapped = DiscriminatorReward(gym.make("SpiralPaint-MNIST-v0"), CountInk(), mode="delta")
+    assert wrapped.mode == "per_step"
+    with pytest.raises(ValueError, match="accepted 'final', 'per_step', 'delta'"):
+        DiscriminatorReward(gym.make("SpiralPaint-MNIST-v0"), CountInk(), mode="deltas")
+
+
 def test_wrapper_bad_input():
     with pytest.raises(ValueError, match="conditional env"):
         L2Reward(gym.make("SpiralPaint-MNIST-v0"))

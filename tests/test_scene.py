@@ -211,7 +211,7 @@ def test_known_program_reproduces_target_exactly():
         np.testing.assert_array_equal(render_scene(truth, 64), obs["target"])
         again = SceneProgram.from_json(truth.to_json())
         assert again == truth
-        np.testing.assert_array_equal(again.render(64, quality="fast"), obs["target"])
+        np.testing.assert_array_equal(render_scene(again, 64, quality="fast"), obs["target"])
         # playing the true program, in any order, with skips, reconstructs it perfectly
         actions = [o.to_action() for o in reversed(truth.objects)]
         actions += [SKIP] * (5 - len(actions))
@@ -222,7 +222,7 @@ def test_known_program_reproduces_target_exactly():
         assert info["l2"] == 0.0 and info["count_error"] == 0
         for k in ("object", "type", "position", "size", "color"):
             assert info[f"{k}_accuracy"] == 1.0
-    big = truth.render(128)
+    big = render_scene(truth, 128, quality="nice")
     assert big.shape == (128, 128, 3)
     env.close()
 

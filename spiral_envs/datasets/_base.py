@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from spiral_envs._validate import check_int
+
 __all__ = ["ArrayDataset", "DatasetFormatError", "center_crop", "resize_image"]
 
 #: PIL filter for shrinking ("antialiased": LANCZOS is what ``Image.ANTIALIAS`` used to name).
@@ -131,9 +133,7 @@ class ArrayDataset:
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        idx = rng.integers(0, len(self), size=int(n))
+        idx = rng.integers(0, len(self), size=check_int("n", n, 0))
         return np.array(self._images[idx], dtype=np.uint8, copy=True)
 
     def __repr__(self) -> str:

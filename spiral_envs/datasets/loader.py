@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from spiral_envs._validate import check_int
 from spiral_envs.datasets import celeba, embedded, mnist, omniglot
 from spiral_envs.datasets._base import ArrayDataset
 from spiral_envs.datasets._cache import RawSet, cache_root, fingerprint, materialise
@@ -164,14 +163,6 @@ def _looked_in(spec: _Spec, root: Path, root_ok: bool = True) -> list[str]:
     return [str(root / s if s else root) for s in spec.subdirs if s or root_ok]
 
 
-def _check_size(size: Any) -> int:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"size must be an integer number of pixels, got {size!r}")
-    if not 1 <= size <= MAX_SIZE:
-        raise ValueError(f"size must be between 1 and {MAX_SIZE} pixels, got {size}")
-    return int(size)
-
-
 def _from_found(spec: _Spec, split: str, size: int, found: _Found) -> ArrayDataset:
     return materialise(
         name=f"{spec.name}-{split}",
@@ -245,7 +236,7 @@ def load_dataset(
         )
     spec = _SPECS[name.lower()]
     split = spec.canonical_split(split)
-    size = _check_size(size)
+    size = check_int("size", size, 1, MAX_SIZE)
 
     if data_dir is not None:
         root = Path(os.fspath(data_dir)).expanduser()

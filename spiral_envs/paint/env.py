@@ -9,24 +9,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
-from spiral_envs.paint.painter import CairoPainter
+from spiral_envs.datasets import load_dataset
+from spiral_envs.paint.painter import CairoPainter, render_program
 from spiral_envs.paint.strokes import Move, Stroke, StrokeProgram
+from spiral_envs.protocols import ImageDataset
 from spiral_envs.rewards import l2_distance
 
 __all__ = ["DATASETS", "PaintEnv"]
 
 #: Datasets a paint env accepts, and whether each is in colour.
 DATASETS = {"mnist": False, "omniglot": False, "celeba": True, "faces": True}
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        accepted = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be {accepted}, got {value}")
-    return int(value)
 
 
 class PaintEnv(gym.Env):
@@ -46,6 +40,9 @@ class PaintEnv(gym.Env):
 
     The episode's stroke program is kept in :attr:`program`: it exports as JSON and SVG and
     re-renders at any resolution.
+
+    The targets come from :attr:`dataset`, an :class:`spiral_envs.ImageDataset` at the env's
+    canvas size and channel count (the real images a discriminator of this env needs).
 
     ## Action Space
 
@@ -139,12 +136,12 @@ class PaintEnv(gym.Env):
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: accepted {sorted(DATASETS)}")
-        self.canvas_size = _check_int("canvas_size", canvas_size, 8, 4096)
-        self.grid = _check_int("grid", grid, 2, self.canvas_size)
-        self.episode_length = _check_int("episode_length", episode_length, 1)
-        pressure_levels = _check_int("pressure_levels", pressure_levels, 1)
-        color_levels = _check_int("color_levels", color_levels, 2)
-        self.render_size = _check_int("render_size", render_size, 8, 4096)
+        self.canvas_size = check_int("canvas_size", canvas_size, 8, 4096)
+        self.grid = check_int("grid", grid, 2, self.canvas_size)
+        self.episode_length = check_int("episode_length", episode_length, 1)
+        pressure_levels = check_int("pressure_levels", pressure_levels, 1)
+        color_levels = check_int("color_levels", color_levels, 2)
+        self.render_size = check_int("render_size", render_size, 8, 4096)
         sizes = tuple(brush_sizes) if isinstance(brush_sizes, (list, tuple)) else None
         if not sizes or not all(
             isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sizes
@@ -169,10 +166,8 @@ class PaintEnv(gym.Env):
         self.render_mode = render_mode
         self.channels = 3 if color else 1
 
-        from spiral_envs.datasets import load_dataset
-
         data = load_dataset(dataset, split=split, data_dir=data_dir, size=self.canvas_size)
-        self.dataset = _ChannelAdapter(data, self.channels)
+        self.dataset = _with_channels(data, self.channels)
         #: Where the targets come from: a file path, or ``"embedded:..."`` for the small subset
         #: shipped in the package (used when no dataset files are found).
         self.data_source: str = getattr(data, "source", "unknown")
@@ -289,7 +284,7 @@ class PaintEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
-        image = _to_rgb(self.program.render(self.render_size))
+        image = _to_rgb(render_program(self.program, self.render_size))
         if self.conditional and self.target is not None:
             from PIL import Image
 
@@ -327,33 +322,47 @@ class PaintEnv(gym.Env):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        from spiral_envs.datasets import load_dataset
-
         data = load_dataset(
             self.dataset_name, split=self.split, data_dir=self.data_dir, size=self.canvas_size
         )
-        self.dataset = _ChannelAdapter(data, self.channels)
+        self.dataset = _with_channels(data, self.channels)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
-class _ChannelAdapter:
-    """Gives a dataset's images the env's channel count (greyscale <-> colour)."""
+def _with_channels(data: ImageDataset, channels: int) -> ImageDataset:
+    """``data`` itself when its images have ``channels``, else a converting view of it."""
+    return data if data.image_shape[2] == channels else _ChannelAdapter(data, channels)
 
-    def __init__(self, data, channels: int) -> None:
+
+class _ChannelAdapter:
+    """An :class:`~spiral_envs.protocols.ImageDataset` view of ``data`` with ``channels``.
+
+    Greyscale images are repeated to RGB; colour ones become luma (ITU-R BT.601 weights).
+    """
+
+    def __init__(self, data: ImageDataset, channels: int) -> None:
         self.data = data
         self.channels = channels
-        self._convert = data.image_shape[2] != channels
+        self.name = data.name
+        self.image_shape = (*data.image_shape[:2], channels)
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        image = self.data[index]
-        if not self._convert:
-            return image
+        return self._convert(self.data[index])
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        batch = self.data.sample(rng, n)
+        out = np.empty((len(batch), *self.image_shape), np.uint8)
+        for k, image in enumerate(batch):  # as __getitem__ does, so the pixels are the same
+            out[k] = self._convert(image)
+        return out
+
+    def _convert(self, image: np.ndarray) -> np.ndarray:
         if self.channels == 3:
             return np.repeat(image, 3, axis=2)
         grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

@@ -2,9 +2,10 @@
 
 The brush approximates the original SPIRAL environment's libmypaint ``classic/dry_brush``:
 
-* opacity follows pressure as the dry brush does, ``alpha(p) = (0.8 + 0.2 p) p`` (nothing is
-  painted at ``p = 0``), and is interpolated linearly from the stroke's start pressure to its end
-  pressure along the stroke (a linear gradient from start to end point);
+* opacity follows pressure as the dry brush does, ``alpha(p) = (0.8 + 0.2 p) p``
+  (:func:`spiral_envs.paint.strokes.brush_alpha`; nothing is painted at ``p = 0``), and is
+  interpolated linearly from the stroke's start pressure to its end pressure along the stroke (a
+  linear gradient from start to end point);
 * the stroke is a quadratic Bézier curve, anti-aliased, with round (soft) ends; its width is the
   brush diameter;
 * the paint is laid through a fixed "paper grain" texture (smooth multi-scale noise, opacity
@@ -24,9 +25,9 @@ from __future__ import annotations
 import cairo
 import numpy as np
 
-from spiral_envs.paint.strokes import Stroke
+from spiral_envs.paint.strokes import Stroke, StrokeProgram, brush_alpha
 
-__all__ = ["CairoPainter", "brush_alpha", "render_strokes"]
+__all__ = ["CairoPainter", "render_program", "render_strokes"]
 
 _TEXTURE_SIZE = 128  # texture pixels per canvas side
 _texture_surface: cairo.ImageSurface | None = None
@@ -58,11 +59,6 @@ def _texture() -> cairo.ImageSurface:
         surface.mark_dirty()
         _texture_surface = surface
     return _texture_surface
-
-
-def brush_alpha(pressure: float) -> float:
-    """Opacity of the dry brush at ``pressure`` in ``[0, 1]``."""
-    return (0.8 + 0.2 * pressure) * pressure
 
 
 class CairoPainter:
@@ -172,3 +168,12 @@ def render_strokes(strokes, size: int, channels: int) -> np.ndarray:
     image = painter.canvas()
     painter.close()
     return image
+
+
+def render_program(program: StrokeProgram, size: int | None = None) -> np.ndarray:
+    """Paints a stroke program on a blank canvas of ``size`` px (default: the agent's size).
+
+    At the agent's size the image equals the env's final observation pixel for pixel; larger
+    sizes re-render the same strokes sharper (coordinates are in canvas units).
+    """
+    return render_strokes(program.strokes, size or program.canvas_size, program.channels)

@@ -1,8 +1,9 @@
 """Stroke programs: what a painting agent writes, independent of any resolution.
 
 All coordinates and brush radii are in *canvas units*: ``(0, 0)`` is the top-left corner and
-``1.0`` the canvas side, so a program re-renders at any size (:meth:`StrokeProgram.render`) and
-exports as JSON or SVG.
+``1.0`` the canvas side, so a program re-renders at any size
+(:func:`spiral_envs.paint.painter.render_program`) and exports as JSON or SVG. This module is pure
+data: it imports no renderer, so the painter can depend on it and never the other way round.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Move", "Stroke", "StrokeProgram"]
+__all__ = ["Move", "Stroke", "StrokeProgram", "brush_alpha"]
+
+
+def brush_alpha(pressure: float) -> float:
+    """Opacity of the dry brush at ``pressure`` in ``[0, 1]``: ``(0.8 + 0.2 p) p``.
+
+    It belongs to the brush, not to a renderer: the cairo painter and :meth:`StrokeProgram.to_svg`
+    both use it, so a stroke looks the same in either.
+    """
+    return (0.8 + 0.2 * pressure) * pressure
 
 
 @dataclass(frozen=True)
@@ -69,12 +79,6 @@ class StrokeProgram:
     def strokes(self) -> list[Stroke]:
         return [s for s in self.steps if isinstance(s, Stroke)]
 
-    def render(self, size: int | None = None) -> np.ndarray:
-        """Paints the program on a blank canvas of ``size`` px (default: the agent's size)."""
-        from spiral_envs.paint.painter import render_strokes
-
-        return render_strokes(self.strokes, size or self.canvas_size, self.channels)
-
     def to_dict(self) -> dict:
         steps = []
         for s in self.steps:
@@ -119,8 +123,6 @@ class StrokeProgram:
 
         Pressure becomes a linear opacity gradient from start to end, like the painter's.
         """
-        from spiral_envs.paint.painter import brush_alpha
-
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
             f'viewBox="0 0 {size} {size}">',

@@ -8,20 +8,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionSpec
-from spiral_envs.scene.generator import sample_scene
+from spiral_envs.scene.generator import SceneDataset, sample_scene
 from spiral_envs.scene.gl import select_gl_backend
 from spiral_envs.scene.program import SceneObject, SceneProgram, scene_action_spec
 from spiral_envs.scene.renderer import SceneRenderer
 from spiral_envs.scene.scoring import pixel_l2, score_scene
 
 __all__ = ["SceneEnv"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r}: accepted a positive integer")
-    return int(value)
 
 
 class SceneEnv(gym.Env[dict, np.ndarray]):
@@ -46,7 +41,8 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     Its program is known, so recovering it is scored exactly. In the conditional
     (reconstruction) env, ``SpiralMuJoCo-Scene-Cond-v0``, the observation carries the target
     image; in the generation env, ``SpiralMuJoCo-Scene-v0``, it does not (a discriminator's
-    real images come from the same generator: :class:`spiral_envs.scene.SceneDataset`).
+    real images come from the same generator: ``env.unwrapped.dataset``, a
+    :class:`spiral_envs.scene.SceneDataset` with the env's canvas size and object counts).
 
     ## Action Space
 
@@ -104,9 +100,10 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     ## Programs
 
     ``env.unwrapped.program`` (the agent's) and ``env.unwrapped.target_program`` are
-    :class:`spiral_envs.scene.SceneProgram` copies: ``to_json()``, ``from_json()``, and
-    ``render(size)`` at any size; :func:`spiral_envs.scene.render_scene` at ``canvas_size`` with
-    ``quality="fast"`` reproduces the observation exactly.
+    :class:`spiral_envs.scene.SceneProgram` copies: ``to_dict()`` / ``to_json()`` and
+    ``SceneProgram.from_dict()`` / ``from_json()``, as the paint envs' stroke programs;
+    :func:`spiral_envs.scene.render_scene` re-renders one at any size, and at ``canvas_size``
+    with ``quality="fast"`` reproduces the observation exactly.
 
     ## Arguments
 
@@ -153,24 +150,31 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
                 raise ValueError(f"{name}={value!r}: accepted True or False")
         self.conditional = bool(conditional)
         self.allow_overlap = bool(allow_overlap)
-        self.canvas_size = _positive_int("canvas_size", canvas_size)
-        self.episode_length = _positive_int("episode_length", episode_length)
-        self.render_size = _positive_int("render_size", render_size)
-        if isinstance(min_objects, bool) or not isinstance(min_objects, (int, np.integer)):
-            raise ValueError(f"min_objects={min_objects!r}: accepted an integer >= 0")
-        if isinstance(max_objects, bool) or not isinstance(max_objects, (int, np.integer)):
-            raise ValueError(f"max_objects={max_objects!r}: accepted an integer >= 1")
-        if not 0 <= min_objects <= max_objects <= self.episode_length:
+        self.canvas_size = check_int("canvas_size", canvas_size, 1)
+        self.episode_length = check_int("episode_length", episode_length, 1)
+        self.render_size = check_int("render_size", render_size, 1)
+        min_objects = check_int("min_objects", min_objects, 0)
+        max_objects = check_int("max_objects", max_objects, 0)
+        # One message for the joint constraint, so it names both counts and the episode length.
+        if not min_objects <= max_objects <= self.episode_length:
             raise ValueError(
                 f"min_objects={min_objects}, max_objects={max_objects}: accepted "
                 f"0 <= min_objects <= max_objects <= episode_length ({self.episode_length})"
             )
-        self.min_objects, self.max_objects = int(min_objects), int(max_objects)
+        self.min_objects, self.max_objects = min_objects, max_objects
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode={render_mode!r}: accepted None or {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
+        #: Scenes from the same generator settings as the targets (the real images a
+        #: discriminator of this env needs). The env draws its own targets with ``np_random``.
+        self.dataset = SceneDataset(
+            canvas_size=self.canvas_size,
+            min_objects=self.min_objects,
+            max_objects=self.max_objects,
+            allow_overlap=self.allow_overlap,
+        )
 
         self.action_spec: ActionSpec = scene_action_spec()
         self.action_space = self.action_spec.space()

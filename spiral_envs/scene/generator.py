@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spiral_envs._validate import check_int
 from spiral_envs.scene.program import (
     COLOR_LEVELS,
     GRID,
@@ -12,6 +13,7 @@ from spiral_envs.scene.program import (
     SceneObject,
     SceneProgram,
 )
+from spiral_envs.scene.renderer import render_scene
 
 __all__ = ["SceneDataset", "sample_scene"]
 
@@ -79,6 +81,7 @@ class SceneDataset:
         seed: Seed of the set.
         min_objects: Fewest objects per scene.
         max_objects: Most objects per scene.
+        allow_overlap: Let objects overlap (see :func:`sample_scene`).
     """
 
     def __init__(
@@ -88,13 +91,14 @@ class SceneDataset:
         seed: int = 0,
         min_objects: int = 1,
         max_objects: int = 5,
+        allow_overlap: bool = False,
     ) -> None:
-        if length <= 0:
-            raise ValueError(f"length={length}: accepted a positive integer")
-        self.length = int(length)
-        self.seed = int(seed)
-        self.min_objects, self.max_objects = int(min_objects), int(max_objects)
-        self.canvas_size = int(canvas_size)
+        self.length = check_int("length", length, 1)
+        self.seed = check_int("seed", seed, 0)
+        self.min_objects = check_int("min_objects", min_objects, 0)
+        self.max_objects = check_int("max_objects", max_objects, 0)
+        self.canvas_size = check_int("canvas_size", canvas_size, 1)
+        self.allow_overlap = bool(allow_overlap)
         self.name = f"mujoco-scenes-{self.seed}"
         self.image_shape = (self.canvas_size, self.canvas_size, 3)
         sample_scene(np.random.default_rng(0), self.min_objects, self.max_objects)  # validate
@@ -107,15 +111,14 @@ class SceneDataset:
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} scenes")
         rng = np.random.default_rng([self.seed, index % self.length])
-        return sample_scene(rng, self.min_objects, self.max_objects)
+        return sample_scene(rng, self.min_objects, self.max_objects, self.allow_overlap)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        from spiral_envs.scene.renderer import render_scene
-
         return render_scene(self.program(index), self.canvas_size)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        idx = rng.integers(self.length, size=n)
+        """Returns ``n`` scenes drawn uniformly with ``rng``, a fresh ``uint8 (n, H, W, 3)``."""
+        idx = rng.integers(self.length, size=check_int("n", n, 0))
         out = np.empty((n, *self.image_shape), dtype=np.uint8)
         for k, i in enumerate(idx):
             out[k] = self[int(i)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spiral_envs._validate import check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 
 __all__ = [
@@ -31,6 +32,7 @@ OBJECT_TYPES: tuple[str, ...] = ("sphere", "box", "cylinder", "capsule")
 #: Placement grid: ``GRID x GRID`` cells over the floor square ``[-1, 1]^2`` (metres).
 GRID: int = 16
 FLOOR_HALF_EXTENT: float = 1.0
+_FORMAT = "spiral-scene"  # the "format" field of exported programs
 #: Object scale ``s`` (metres) per ``size`` level; see :func:`SceneObject.geom_size`.
 SIZE_LEVELS: tuple[float, ...] = (0.12, 0.16, 0.20)
 #: Colour value per level of each RGB channel (``red``, ``green``, ``blue`` sub-actions).
@@ -93,19 +95,12 @@ class SceneObject:
         object.__setattr__(self, "color", tuple(int(c) for c in self.color))
         if len(self.color) != 3:
             raise ValueError(f"color must have 3 levels (red, green, blue), got {self.color}")
-        checks = [
-            ("type", self.type, len(OBJECT_TYPES)),
-            ("position", self.position, GRID * GRID),
-            ("size", self.size, len(SIZE_LEVELS)),
-        ] + [
-            (n, c, len(COLOR_LEVELS))
-            for n, c in zip(("red", "green", "blue"), self.color, strict=True)
-        ]
-        for name, value, n in checks:
-            if not isinstance(value, (int, np.integer)) or not 0 <= value < n:
-                raise ValueError(f"SceneObject {name}={value!r}: accepted integers 0..{n - 1}")
-        for name in ("type", "position", "size"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+        levels = {"type": len(OBJECT_TYPES), "position": GRID * GRID, "size": len(SIZE_LEVELS)}
+        for name, n in levels.items():
+            value = check_int(f"SceneObject {name}", getattr(self, name), 0, n - 1)
+            object.__setattr__(self, name, value)
+        for name, c in zip(("red", "green", "blue"), self.color, strict=True):
+            check_int(f"SceneObject {name}", c, 0, len(COLOR_LEVELS) - 1)
 
     # -- derived values ------------------------------------------------------------------------
     @property
@@ -182,7 +177,10 @@ class SceneObject:
 
 @dataclass
 class SceneProgram:
-    """The objects of one scene, in placement order, with JSON export and re-rendering.
+    """The objects of one scene, in placement order, with JSON export.
+
+    Pure data, like :class:`spiral_envs.paint.StrokeProgram`: rendering it is
+    :func:`spiral_envs.scene.render_scene`.
 
     Attributes:
         objects: The placed objects.
@@ -206,8 +204,9 @@ class SceneProgram:
         return SceneProgram(list(self.objects))
 
     def to_dict(self) -> dict:
+        """A JSON-able dict: the value tables and the objects (type name, row, col, levels)."""
         return {
-            "format": "spiral-scene",
+            "format": _FORMAT,
             "version": 1,
             "grid": GRID,
             "types": list(OBJECT_TYPES),
@@ -217,24 +216,22 @@ class SceneProgram:
         }
 
     def to_json(self, indent: int | None = None) -> str:
-        """The program as JSON: value tables and objects (type name, row, col, levels)."""
+        """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str | dict) -> SceneProgram:
-        """Reads :meth:`to_json` output (or the dict it encodes, or a bare list of objects)."""
-        d = json.loads(text) if isinstance(text, str) else text
-        objs = d["objects"] if isinstance(d, dict) else d
-        return cls([SceneObject.from_dict(o) for o in objs])
+    def from_dict(cls, data: dict | list) -> SceneProgram:
+        """Reads :meth:`to_dict` output, or a bare list of object dicts."""
+        if isinstance(data, dict):
+            if data.get("format", _FORMAT) != _FORMAT:
+                raise ValueError(f"format {data['format']!r}: accepted {_FORMAT!r}")
+            data = data["objects"]
+        return cls([SceneObject.from_dict(o) for o in data])
 
-    def render(self, size: int = 256, quality: str = "nice") -> np.ndarray:
-        """Renders the program to a fresh ``uint8 (size, size, 3)`` image.
-
-        ``quality="fast"`` at the env's ``canvas_size`` reproduces the observation exactly.
-        """
-        from spiral_envs.scene.renderer import render_scene
-
-        return render_scene(self.objects, size=size, quality=quality)
+    @classmethod
+    def from_json(cls, text: str | dict | list) -> SceneProgram:
+        """Reads :meth:`to_json` output (or, as :meth:`from_dict`, the dict or list it encodes)."""
+        return cls.from_dict(json.loads(text) if isinstance(text, str) else text)
 
 
 def as_objects(objects: Iterable[SceneObject] | SceneProgram) -> list[SceneObject]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from spiral_envs._validate import check_int
 from spiral_envs.scene.gl import GLBackendError, import_mujoco, renderer_error
 from spiral_envs.scene.program import OBJECT_TYPES, SceneObject, SceneProgram, as_objects
 
@@ -35,12 +36,6 @@ _VISIBLE_GROUP = 0
 _HIDDEN_GROUP = 5  # MjvOption hides geom groups 3-5 by default
 _GEOM_ENUM = {"sphere": "mjGEOM_SPHERE", "box": "mjGEOM_BOX", "cylinder": "mjGEOM_CYLINDER",
               "capsule": "mjGEOM_CAPSULE"}  # fmt: skip
-
-
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}={value!r}: accepted a positive integer number of pixels")
-    return int(value)
 
 
 class SceneRenderer:
@@ -59,8 +54,8 @@ class SceneRenderer:
     """
 
     def __init__(self, size: int = 64, max_objects: int = 5, quality: str = "fast") -> None:
-        self.size = _check_size("size", size)
-        self.max_objects = _check_size("max_objects", max_objects)
+        self.size = check_int("size", size, 1)
+        self.max_objects = check_int("max_objects", max_objects, 1)
         if quality not in QUALITIES:
             raise ValueError(f"quality={quality!r}: accepted {list(QUALITIES)}")
         self.quality = quality
@@ -218,7 +213,7 @@ def render_scene(
         quality: ``"fast"`` (as the agent sees it) or ``"nice"`` (shadows, multisampling).
     """
     objs = as_objects(objects)
-    size = _check_size("size", size)
+    size = check_int("size", size, 1)
     if quality not in QUALITIES:
         raise ValueError(f"quality={quality!r}: accepted {list(QUALITIES)}")
     pool = max(8, 1 << (len(objs) - 1).bit_length())  # few distinct pools, fewer compiles
