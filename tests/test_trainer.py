@@ -8,10 +8,10 @@ import os
 import pickle
 import subprocess
 import sys
-import tomllib
 
 import numpy as np
 import pytest
+import tomllib
 
 torch = pytest.importorskip("torch")
 
