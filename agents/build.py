@@ -7,6 +7,7 @@ their envs, networks and learners here, each from its own part of the config.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +34,7 @@ __all__ = [
     "make_envs",
     "probe_env",
     "resolve_device",
+    "split_kwargs",
 ]
 
 
@@ -84,6 +86,20 @@ def make_envs(
     """A vector env of ``num_envs`` copies (``mode`` ``"sync"`` or ``"async"``)."""
     _register_envs()
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {}))
+
+
+def split_kwargs(env_id: str, env_kwargs: dict | None, split: str | None) -> dict:
+    """``env_kwargs`` with ``split`` for envs whose targets come from a dataset split; envs
+    that generate their targets (scenes) have no split: their held-out episodes are other seeds.
+    """
+    _register_envs()
+    kw = dict(env_kwargs or {})
+    if split:
+        entry = gym.spec(env_id).entry_point
+        make = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        if "split" in inspect.signature(make).parameters:
+            kw["split"] = split
+    return kw
 
 
 def resolve_device(name: str) -> torch.device:

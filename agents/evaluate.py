@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from agents.actor import Actor, Rollout
-from agents.build import load_policy, make_envs, resolve_device
+from agents.build import load_policy, make_envs, resolve_device, split_kwargs
 from agents.checkpoint import UnsafeCheckpointError
 from agents.logs import save_episode_gif, save_grid
 from agents.networks import PolicyNet
@@ -104,12 +104,10 @@ def evaluate_checkpoint(
         The metrics: ``l2``, ``psnr`` and ``blank_l2`` (when targets are known), ``episodes``.
     """
     dev = resolve_device(device)
-    kw = dict(env_kwargs or {})
-    if split:
-        kw["split"] = split
-    loaded = load_policy(checkpoint, dev, kw)
+    loaded = load_policy(checkpoint, dev, env_kwargs)
     cfg = loaded.config
-    envs = make_envs(cfg.env_id, min(num_envs, episodes), {**cfg.env_kwargs, **kw})
+    kw = split_kwargs(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})}, split)
+    envs = make_envs(cfg.env_id, min(num_envs, episodes), kw)
     torch.manual_seed(seed)
     try:
         metrics, rollouts, programs = evaluate_policy(
@@ -119,7 +117,7 @@ def evaluate_checkpoint(
         envs.close()
     metrics = {
         "env_id": cfg.env_id,
-        "split": split,
+        "split": kw.get("split"),
         "greedy": greedy,
         "checkpoint": str(checkpoint),
         "train_frames": loaded.frames,
@@ -211,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
     if "blank_l2" in m:
         shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
-    print(f"{m['env_id']} ({a.split}, {int(m['episodes'])} episodes): {shown}")
+    split = m["split"] or "no dataset split: held-out seeds"
+    print(f"{m['env_id']} ({split}, {int(m['episodes'])} episodes): {shown}")
     print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json")
     return 0
 

@@ -41,6 +41,7 @@ from agents.build import (
     make_envs,
     probe_env,
     resolve_device,
+    split_kwargs,
 )
 from agents.checkpoint import UnsafeCheckpointError, load_checkpoint, save_checkpoint
 from agents.config import TrainConfig, add_config_arguments, config_from_args
@@ -237,7 +238,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         stack.callback(source.close)
         eval_envs = None
         if cfg.eval_every:
-            eval_kw = {**cfg.env_kwargs, "split": "test"}
+            eval_kw = split_kwargs(cfg.env_id, cfg.env_kwargs, "test")
             eval_envs = make_envs(cfg.env_id, min(cfg.num_envs, cfg.eval_episodes), eval_kw)
             stack.callback(eval_envs.close)
         out.mkdir(parents=True, exist_ok=True)

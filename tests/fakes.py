@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 
-__all__ = ["FakeDataset", "FakePaintEnv", "register_fake_env"]
+__all__ = ["FakeDataset", "FakePaintEnv", "register_fake_env", "small_cfg"]
 
 
 class FakeDataset:
@@ -126,3 +126,26 @@ def register_fake_env() -> None:
     for name, cond in (("FakePaint-v0", True), ("FakePaint-Uncond-v0", False)):
         if name not in gym.registry:
             gym.register(name, entry_point="fakes:FakePaintEnv", kwargs={"conditional": cond})
+
+
+def small_cfg(tmp_path, **kw):
+    """A seconds-long training config on the fake env: tiny networks, no pictures or bars."""
+    from agents.config import TrainConfig
+
+    base = dict(
+        env_id="FakePaint-v0",
+        num_envs=4,
+        total_steps=48,
+        out_dir=str(tmp_path),
+        channels=8,
+        res_blocks=1,
+        hidden=32,
+        lstm=32,
+        disc_channels=8,
+        progress=False,
+        tensorboard=False,
+        sample_every=0,
+        checkpoint_every=1000,
+        threads=1,
+    )
+    return TrainConfig.from_dict({**base, **kw})

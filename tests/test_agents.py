@@ -11,7 +11,7 @@ import pytest
 F = pytest.importorskip("torch.nn.functional")
 torch = pytest.importorskip("torch")
 
-from fakes import FakeDataset, FakePaintEnv, register_fake_env  # noqa: E402
+from fakes import FakeDataset, FakePaintEnv, register_fake_env, small_cfg  # noqa: E402
 
 from agents.actor import Actor  # noqa: E402
 from agents.build import make_envs, probe_env  # noqa: E402
@@ -59,27 +59,6 @@ SMALL = [
     "--tensorboard",
     "false",
 ]
-
-
-def small_cfg(tmp_path, **kw) -> TrainConfig:
-    base = dict(
-        env_id="FakePaint-v0",
-        num_envs=4,
-        total_steps=48,
-        out_dir=str(tmp_path),
-        channels=8,
-        res_blocks=1,
-        hidden=32,
-        lstm=32,
-        disc_channels=8,
-        progress=False,
-        tensorboard=False,
-        sample_every=0,
-        checkpoint_every=1000,
-        threads=1,
-    )
-    base.update(kw)
-    return TrainConfig.from_dict(base)
 
 
 # --- config -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and seeded numbers pinned across refactors."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import pickle
 import subprocess
@@ -16,7 +17,7 @@ import tomllib
 torch = pytest.importorskip("torch")
 
 from conftest import ROOT  # noqa: E402
-from fakes import register_fake_env  # noqa: E402
+from fakes import register_fake_env, small_cfg  # noqa: E402
 
 from agents.actor import LocalRollouts, RolloutSource, ThreadedRollouts  # noqa: E402
 from agents.checkpoint import (  # noqa: E402
@@ -29,24 +30,6 @@ from agents.discriminator import NonFiniteLossError  # noqa: E402
 
 torch.set_num_threads(1)
 register_fake_env()
-
-SMALL = dict(
-    channels=8,
-    res_blocks=1,
-    hidden=32,
-    lstm=32,
-    disc_channels=8,
-    progress=False,
-    tensorboard=False,
-    sample_every=0,
-    checkpoint_every=1000,
-    threads=1,
-)
-
-
-def cfg_of(tmp_path, **kw) -> TrainConfig:
-    base = dict(SMALL, env_id="FakePaint-v0", num_envs=4, total_steps=48, out_dir=str(tmp_path))
-    return TrainConfig.from_dict({**base, **kw})
 
 
 # --- console scripts ---------------------------------------------------------------------------
@@ -95,7 +78,7 @@ def test_a_time_budget_alone_sets_no_frame_limit():
 def test_a_run_on_a_time_budget_alone_trains(tmp_path):
     from agents.train import train
 
-    s = train(cfg_of(tmp_path, total_steps=0, max_minutes=0.02))
+    s = train(small_cfg(tmp_path, total_steps=0, max_minutes=0.02))
     assert s["frames"] > 0 and s["wall_s"] >= 0.02 * 60
 
 
@@ -178,7 +161,7 @@ def test_the_loop_drives_any_rollout_source_and_closes_it_on_every_path(
         return envs
 
     monkeypatch.setattr(tr, "make_envs", make_eval)
-    cfg = cfg_of(tmp_path, eval_every=2, eval_episodes=4)
+    cfg = small_cfg(tmp_path, eval_every=2, eval_episodes=4)
     if fail_at is None:
         tr.train(cfg)
         (src,) = made
@@ -244,7 +227,7 @@ def test_training_checkpoints_and_shipped_agents_load_without_unpickling_objects
     from agents import PRETRAINED
     from agents.train import train
 
-    train(cfg_of(tmp_path, total_steps=16))
+    train(small_cfg(tmp_path, total_steps=16))
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # raises on any object
     assert ck["discriminator"]["replay"]["canvases"].dtype == torch.uint8
     for f in sorted(PRETRAINED.glob("*.pt")):
@@ -281,7 +264,27 @@ def test_seeded_short_runs_give_the_pinned_metrics(tmp_path, reward):
     from agents.train import train
 
     extra = {"reward_mode": "per_step", "new_stroke_penalty": 0.01} if reward == "l2" else {}
-    s = train(cfg_of(tmp_path, total_steps=96, seed=3, reward=reward, **extra))
+    s = train(small_cfg(tmp_path, total_steps=96, seed=3, reward=reward, **extra))
     assert s["frames"] == 96 and s["iterations"] == 6
     for k, v in PINNED[reward].items():
         assert s[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+
+
+def test_spiral_eval_on_a_scene_checkpoint_writes_the_scene_programs(tmp_path, capsys):
+    from agents.evaluate import main as eval_main
+    from agents.train import train
+
+    run = tmp_path / "scene"
+    train(
+        small_cfg(run, env_id="SpiralMuJoCo-Scene-Cond-v0", num_envs=2, total_steps=10, reward="l2")
+    )
+    ev = tmp_path / "ev"
+    assert eval_main([str(run / "checkpoint.pt"), "--episodes", "3", "--out", str(ev)]) == 0
+    assert "blank canvas: l2=" in capsys.readouterr().out
+    progs = json.loads((ev / "programs.json").read_text())["programs"]
+    assert len(progs) == 3
+    # the scene's own program (objects), not the actions decoded as strokes
+    assert progs[0]["format"] == "spiral-scene" and "objects" in progs[0]
+    assert not (ev / "programs").exists()  # no SVG for scenes
+    m = json.loads((ev / "metrics.json").read_text())
+    assert 0 <= m["l2"] <= m["blank_l2"] * 10
