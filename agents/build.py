@@ -145,13 +145,30 @@ def build_discriminator(
 
 
 def build_rollouts(
-    cfg: TrainConfig, policy: PolicyNet, rng: np.random.Generator, device: torch.device
+    cfg: TrainConfig,
+    policy: PolicyNet,
+    rng: np.random.Generator,
+    device: torch.device,
+    version: int = 0,
 ) -> RolloutSource:
-    """The run's rollout source over ``num_envs`` envs: in process, or a thread ahead."""
+    """The run's rollout source: Ray workers, a thread one batch ahead, or in process.
+
+    Args:
+        policy, version: The learner's network and its update count (workers start from it).
+        rng: Draws the reset seeds of local sources (Ray workers seed their own).
+    """
+    if cfg.backend == "ray":
+        from agents.ray_rollouts import RayRollouts  # ray is an optional dependency
+
+        return RayRollouts(cfg, policy.state_dict(), version)
     envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs, cfg.vector_mode)
     if cfg.async_actor:  # acting overlaps learning, on its own copy of the weights
-        return ThreadedRollouts(Actor(envs, copy.deepcopy(policy), device, cfg.precision), rng)
-    return LocalRollouts(Actor(envs, policy, device, cfg.precision), rng)
+        actor = Actor(envs, copy.deepcopy(policy), device, cfg.precision)
+        actor.set_weights(None, version)
+        return ThreadedRollouts(actor, rng)
+    actor = Actor(envs, policy, device, cfg.precision)
+    actor.set_weights(None, version)
+    return LocalRollouts(actor, rng)
 
 
 class LoadedPolicy(NamedTuple):

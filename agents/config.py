@@ -20,6 +20,7 @@ __all__ = [
     "CriticConfig",
     "LearnerConfig",
     "NetConfig",
+    "RayConfig",
     "RewardConfig",
     "TrainConfig",
     "add_config_arguments",
@@ -115,9 +116,10 @@ class LearnerConfig(_Validated):
     gae_lambda: float = _f(1.0, "GAE lambda (1: Monte-Carlo advantages).", low=0.0, high=1.0)
     normalize_advantage: bool = _f(True, "Normalise advantages per batch.")
     off_policy: str = _f(
-        "none",
-        "Stale-policy correction: 'none' (on-policy) or 'vtrace' (IMPALA).",
-        choices=("none", "vtrace"),
+        "auto",
+        "Stale-policy correction: 'vtrace' (IMPALA), 'none', or 'auto' (vtrace when acting "
+        "runs ahead: async_actor or the ray backend).",
+        choices=("auto", "none", "vtrace"),
     )
 
     def __post_init__(self) -> None:
@@ -178,12 +180,31 @@ class CriticConfig(_Validated):
     )
 
 
+@dataclass(frozen=True)
+class RayConfig(_Validated):
+    """The Ray backend (``backend="ray"``): rollout workers as Ray actors."""
+
+    num_actors: int = _f(2, "Rollout workers, each a Ray actor with num_envs envs.", low=1)
+    ray_address: str = _f(
+        "", "Ray cluster to join ('auto', or host:port of `ray start --head`); '': start one."
+    )
+    cpus_per_actor: float = _f(1.0, "Logical CPUs Ray reserves per worker (fractions allowed).")
+    weights_every: int = _f(1, "Policy updates between weight pushes to the workers.", low=1)
+    actor_restarts: int = _f(3, "Times Ray restarts a worker that died.", low=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cpus_per_actor <= 0:
+            raise ValueError(f"cpus_per_actor = {self.cpus_per_actor}: accepted > 0")
+
+
 #: The parts of a :class:`TrainConfig`, by field name.
 _SECTIONS: dict[str, type] = {
     "rewards": RewardConfig,
     "learner": LearnerConfig,
     "net": NetConfig,
     "critic": CriticConfig,
+    "ray": RayConfig,
 }
 
 
@@ -207,9 +228,10 @@ class TrainConfig(_Validated):
     precision: str = _f(
         "fp32", "'fp32', or 'bf16' autocast of the convs and matmuls.", choices=("fp32", "bf16")
     )
-    async_actor: bool = _f(
-        False, "Act in a background thread, one batch ahead (pair with off_policy=vtrace)."
+    backend: str = _f(
+        "local", "Where acting runs: 'local' (this process) or 'ray'.", choices=("local", "ray")
     )
+    async_actor: bool = _f(False, "Local backend: act in a background thread, one batch ahead.")
     vector_mode: str = _f(
         "sync", "Gymnasium vectorization of the actors' envs.", choices=("sync", "async")
     )
@@ -225,6 +247,7 @@ class TrainConfig(_Validated):
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     net: NetConfig = field(default_factory=NetConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -238,6 +261,18 @@ class TrainConfig(_Validated):
                 "no training budget: set total_steps (frames), max_minutes, or both "
                 "(training stops at whichever comes first)"
             )
+
+    @property
+    def stale_acting(self) -> bool:
+        """Acting runs ahead of learning (a thread or Ray workers): batches can be stale."""
+        return self.async_actor or self.backend == "ray"
+
+    @property
+    def off_policy(self) -> str:
+        """The learner's correction, with ``"auto"`` resolved."""
+        if self.learner.off_policy != "auto":
+            return self.learner.off_policy
+        return "vtrace" if self.stale_acting else "none"
 
     def to_dict(self) -> dict:
         """The flat form (the command line's names), as saved in checkpoints."""

@@ -19,8 +19,9 @@ class PolicyLearner:
 
     Args:
         policy: The network being trained.
-        cfg: Learning rate and entropy schedules, loss weights, discounting, off-policy
-            correction (``"vtrace"``: importance-weighted targets for stale rollouts).
+        cfg: Learning rate and entropy schedules, loss weights, discounting.
+        off_policy: ``"vtrace"`` (importance-weighted targets for stale rollouts) or ``"none"``;
+            default: ``cfg.off_policy``, with ``"auto"`` meaning ``"none"``.
         device: Torch device.
         precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
     """
@@ -31,8 +32,10 @@ class PolicyLearner:
         cfg: LearnerConfig = LearnerConfig(),
         device: torch.device | str = "cpu",
         precision: str = "fp32",
+        off_policy: str | None = None,
     ) -> None:
         self.policy, self.cfg, self.device = policy, cfg, torch.device(device)
+        self.off_policy = off_policy or ("none" if cfg.off_policy == "auto" else cfg.off_policy)
         self.precision = precision
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.version = 0
@@ -76,7 +79,7 @@ class PolicyLearner:
             )
         rew = t(rewards).float()
         values = out.value.detach()
-        if c.off_policy == "vtrace":
+        if self.off_policy == "vtrace":
             returns, adv = vtrace(
                 t(rollout.log_prob), out.log_prob.detach(), rew, values, gamma=c.gamma
             )

@@ -71,8 +71,12 @@ def autocast(device: torch.device | str, precision: str = "fp32"):
 
 
 def as_tensor(x: np.ndarray | None, device: torch.device | str) -> torch.Tensor | None:
-    """A numpy array on ``device`` (``None`` stays ``None``), without a copy on CPU."""
-    return None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    """A numpy array on ``device`` (``None`` stays ``None``), without a copy on CPU unless it
+    is read-only (arrays from Ray's object store are: torch wants writable memory)."""
+    if x is None:
+        return None
+    x = np.ascontiguousarray(x)
+    return torch.from_numpy(x if x.flags.writeable else x.copy()).to(device)
 
 
 def images_to_tensor(images: torch.Tensor) -> torch.Tensor:

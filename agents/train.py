@@ -95,6 +95,25 @@ class Clock:
         return out_of_frames or out_of_time
 
 
+class PolicyLag:
+    """How many updates behind the learner the acting policy was, over the batches since the
+    last log row (0 for in-process acting)."""
+
+    def __init__(self) -> None:
+        self.lags: list[int] = []
+
+    def add(self, lag: int) -> None:
+        self.lags.append(lag)
+
+    def pop(self) -> dict[str, float]:
+        lags, self.lags = self.lags or [0], []
+        return {
+            "charts/policy_lag_min": float(min(lags)),
+            "charts/policy_lag_mean": float(np.mean(lags)),
+            "charts/policy_lag_max": float(max(lags)),
+        }
+
+
 # --------------------------------------------------------------------------------------------
 # Checkpoints, pictures, evaluation: the loop's scheduled steps
 # --------------------------------------------------------------------------------------------
@@ -200,6 +219,7 @@ def _progress_bar(cfg: TrainConfig, clock: Clock):
 def _bar_postfix(m: dict, cfg: TrainConfig, clock: Clock) -> dict[str, str]:
     post = {
         "fps": f"{m['charts/fps']:.0f}",
+        "lag": f"{m['charts/policy_lag']:.0f}",
         "l2": f"{m['charts/l2']:.4f}",
         "ret": f"{m['charts/return']:.3f}",
     }
@@ -225,7 +245,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     info = probe_env(cfg.env_id, cfg.env_kwargs)
     policy = build_policy(cfg.net, info, device)
-    learner = PolicyLearner(policy, cfg.learner, device, cfg.precision)
+    learner = PolicyLearner(policy, cfg.learner, device, cfg.precision, cfg.off_policy)
     disc = build_discriminator(cfg, info, device)
     out = Path(cfg.out_dir)
     ckpt = out / CHECKPOINT
@@ -234,7 +254,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         clock = restore_run(ckpt, learner, disc, rng, device)
     metrics: dict[str, float] = {}
     with ExitStack() as stack:  # all teardown, on every path
-        source = build_rollouts(cfg, policy, rng, device)
+        source = build_rollouts(cfg, policy, rng, device, learner.version)
         stack.callback(source.close)
         eval_envs = None
         if cfg.eval_every:
@@ -251,11 +271,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if bar is not None:
             stack.callback(bar.close)
         clock.start()
-        rollout = None
+        rollout, lags = None, PolicyLag()
         try:
             while not clock.done(cfg):
                 # act, score, learn: one A2C step, then the critic's
                 rollout = source.next()
+                lag = learner.version - rollout.policy_version  # updates behind the learner
+                lags.add(lag)
                 rewards, scores = compute_rewards(rollout, cfg.rewards, info.action_spec, disc)
                 m = learner.update(rollout, rewards, progress=clock.progress(cfg))
                 source.set_weights(policy.state_dict(), learner.version)
@@ -263,13 +285,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                     m.update(disc.step(rollout))
                 clock.tick(rollout.frames)
                 m.update(batch_charts(rollout, scores, clock))
+                m["charts/policy_lag"] = float(lag)
                 # on their schedules: held-out evaluation, logs, pictures, checkpoints
                 evaluated = eval_envs is not None and clock.iteration % cfg.eval_every == 0
                 if evaluated:
                     m.update(held_out_metrics(policy, eval_envs, cfg, device))
                 metrics = m
                 if evaluated or clock.iteration % cfg.log_every == 0:
-                    logger.log(clock.frames, m)
+                    logger.log(clock.frames, {**m, **lags.pop()})
                 if cfg.sample_every and clock.iteration % cfg.sample_every == 0:
                     save_pictures(out, rollout, clock.frames)
                 if clock.iteration % cfg.checkpoint_every == 0:

@@ -41,8 +41,9 @@ VARIANTS = {
 
 
 def ours_fps(
-    env_id: str, n_envs: int, frames: int, threads: int, device: str, variant: str = "fp32"
+    env_id: str, n_envs: int, frames: int, threads: int, device: str, overrides: dict
 ) -> float:
+    """Our trainer's steady-state frames/s with config ``overrides``."""
     from agents.config import TrainConfig
     from agents.train import train
 
@@ -61,7 +62,7 @@ def ours_fps(
                 sample_every=0,
                 checkpoint_every=10**9,
                 log_every=1,
-                **VARIANTS[variant],
+                **overrides,
             )
         )
         train(cfg)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
             fps["sb3 A2C"] = []
         for r in range(a.rounds):
             for v in a.variants:
-                fps[v].append(ours_fps(a.env_id, a.num_envs, a.frames, th, a.device, v))
+                fps[v].append(ours_fps(a.env_id, a.num_envs, a.frames, th, a.device, VARIANTS[v]))
             if not a.no_sb3:
                 fps["sb3 A2C"].append(sb3_fps(a.env_id, a.num_envs, a.frames, th))
             print(

@@ -145,8 +145,8 @@ def test_the_loop_drives_any_rollout_source_and_closes_it_on_every_path(
 
     made = []
 
-    def recording(cfg, policy, rng, device):
-        made.append(RecordingSource(real(cfg, policy, rng, device), fail_at))
+    def recording(*a, **k):
+        made.append(RecordingSource(real(*a, **k), fail_at))
         return made[-1]
 
     real = tr.build_rollouts

@@ -1,0 +1,192 @@
+"""The Ray backend: rollout workers as Ray actors, behind the same ``RolloutSource`` interface.
+
+Each :class:`RolloutWorker` is a Ray actor that owns ``num_envs`` envs and a CPU copy of the
+policy and plays whole batches of episodes; :class:`RayRollouts` keeps one ``collect`` in
+flight per worker and hands the learner whichever batch finishes first (a numpy ``Rollout``,
+passed through the object store). New weights are put in the object store once per version and
+pushed only to the worker that just returned a batch, before its next one (as RLlib's IMPALA):
+no worker ever waits on the learner. Stale batches carry their ``policy_version``; the learner
+corrects them with V-trace.
+
+Faults: workers are created with ``max_restarts``; a batch lost to a dead worker is dropped, and
+the restarted worker gets the current weights before it acts again, while the other workers go
+on. Constructor arguments are the flat config and an index (small, so Ray can always restart).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from agents.actor import Actor, Rollout, draw_seeds
+from agents.config import TrainConfig
+
+__all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
+
+
+def import_ray():
+    """``ray``, or an error naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError(
+            'the Ray backend needs ray: pip install "spiral-gym[ray]" (or "spiral-gym[all]")'
+        ) from e
+    return ray
+
+
+class RolloutWorker:
+    """Plays batches of whole episodes in its own process (a Ray actor's body).
+
+    Args:
+        config: The run's flat config (``TrainConfig.to_dict()``).
+        index: The worker's number: its reset seeds come from ``(seed, index)``.
+    """
+
+    def __init__(self, config: dict, index: int) -> None:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported here
+        import torch
+
+        from agents.build import build_policy, make_envs, probe_env
+
+        cfg = TrainConfig.from_dict(config)
+        torch.set_num_threads(max(1, int(cfg.ray.cpus_per_actor)))
+        torch.manual_seed(cfg.seed * 1000 + index + 1)
+        info = probe_env(cfg.env_id, cfg.env_kwargs)
+        policy = build_policy(cfg.net, info, torch.device("cpu"))
+        envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs)
+        self.actor = Actor(envs, policy, "cpu", cfg.precision)
+        self.rng = np.random.default_rng([cfg.seed, index])
+
+    def set_weights(self, state_dict: dict, version: int) -> None:
+        self.actor.set_weights(state_dict, version)
+
+    def collect(self) -> Rollout:
+        return self.actor.collect(draw_seeds(self.rng, self.actor.envs.num_envs))
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def close(self) -> None:
+        self.actor.envs.close()
+
+
+class RayRollouts:
+    """A pool of :class:`RolloutWorker` Ray actors as one rollout source.
+
+    Starts a local Ray instance (``ray_address`` empty) or joins a cluster (``"auto"`` or
+    ``host:port``); a Ray instance this source started is shut down by :meth:`close`.
+
+    Args:
+        cfg: The run's config (``cfg.ray``: workers, CPUs per worker, restarts, push period).
+        state_dict, version: The learner's weights, sent to every worker before it acts.
+
+    Raises:
+        ValueError: the Ray instance has fewer CPUs than the workers ask for.
+    """
+
+    def __init__(self, cfg: TrainConfig, state_dict: dict, version: int) -> None:
+        ray = self.ray = import_ray()
+        rc = cfg.ray
+        self.started_ray = not ray.is_initialized()
+        if self.started_ray:
+            ray.init(
+                address=rc.ray_address or None,
+                include_dashboard=False,
+                runtime_env={"env_vars": _worker_env()},
+            )
+        self.workers: list = []
+        self.pending: dict = {}
+        try:
+            self._check_resources(rc.num_actors * rc.cpus_per_actor)
+            worker = ray.remote(
+                num_cpus=rc.cpus_per_actor, max_restarts=rc.actor_restarts, max_task_retries=0
+            )(RolloutWorker)
+            self.workers = [worker.remote(cfg.to_dict(), i) for i in range(rc.num_actors)]
+            self.weights_every = rc.weights_every
+            self.weights, self.version = ray.put(_cpu(state_dict)), version
+            self.sent = [-1] * rc.num_actors  # the version each worker last received
+            self.max_restarts, self.restarts = rc.actor_restarts, 0
+            self.deaths = [0] * rc.num_actors
+            for i in range(rc.num_actors):
+                self._launch(i)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_resources(self, needed: float) -> None:
+        have = self.ray.cluster_resources().get("CPU", 0)
+        if needed > have:
+            raise ValueError(
+                f"{needed:g} CPUs asked for the rollout workers (num_actors x cpus_per_actor), "
+                f"the Ray instance has {have:g}: lower --num_actors or --cpus_per_actor "
+                "(fractions such as 0.5 are allowed), or add machines to the cluster"
+            )
+
+    def _launch(self, i: int) -> None:
+        """Sends worker ``i`` the current weights if it lacks them, then asks for a batch."""
+        w = self.workers[i]
+        if self.sent[i] != self.version:
+            w.set_weights.remote(self.weights, self.version)
+            self.sent[i] = self.version
+        self.pending[w.collect.remote()] = i
+
+    def next(self) -> Rollout:
+        """The first batch any worker finishes; that worker starts its next one at once."""
+        ray = self.ray
+        while True:
+            if not self.pending:
+                raise RuntimeError("every rollout worker is dead and cannot be restarted")
+            (ref,), _ = ray.wait(list(self.pending), num_returns=1)
+            i = self.pending.pop(ref)
+            try:
+                rollout = ray.get(ref)
+            except ray.exceptions.RayActorError as e:
+                self._worker_died(i, e)
+                continue
+            self._launch(i)
+            return rollout
+
+    def _worker_died(self, i: int, error: Exception) -> None:
+        """Ray restarts the worker (up to ``actor_restarts`` times); it gets the weights again.
+        A worker out of restarts is left out; the others go on."""
+        self.deaths[i] += 1
+        self.restarts += 1
+        if self.deaths[i] > self.max_restarts:
+            print(f"rollout worker {i} died, out of restarts: left out ({error})", file=sys.stderr)
+            return
+        print(f"rollout worker {i} died; Ray restarts it ({type(error).__name__})", file=sys.stderr)
+        self.sent[i] = -1
+        self._launch(i)
+
+    def set_weights(self, state_dict: dict, version: int) -> None:
+        """Puts new weights in the object store every ``weights_every`` versions; each worker
+        gets them when it next returns a batch."""
+        if version - self.version >= self.weights_every:
+            self.weights, self.version = self.ray.put(_cpu(state_dict)), version
+
+    def worker_pids(self) -> list[int]:
+        return self.ray.get([w.pid.remote() for w in self.workers])
+
+    def close(self) -> None:
+        for w in self.workers:
+            self.ray.kill(w)
+        self.workers, self.pending = [], {}
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+def _worker_env() -> dict[str, str]:
+    """Environment of the workers: the GL backend, and this checkout first on the path (so a
+    run from a source tree imports the same ``agents`` in the workers)."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONPATH": path}
+
+
+def _cpu(state_dict: dict) -> dict:
+    """A CPU copy (workers run on the CPU; the learner may be on a GPU)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}

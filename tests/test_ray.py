@@ -1,0 +1,134 @@
+"""The Ray backend on a real local Ray instance: 2 rollout workers, a small paint env."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ray = pytest.importorskip("ray")
+
+from fakes import small_cfg  # noqa: E402
+
+import agents.train as tr  # noqa: E402
+from agents.checkpoint import load_checkpoint  # noqa: E402
+
+ENV = "SpiralPaint-MNIST-Cond-v0"  # 20 steps an episode: 40 frames a batch of 2 envs
+
+
+def ray_cfg(tmp_path, **kw):
+    base = dict(
+        env_id=ENV,
+        backend="ray",
+        num_actors=2,
+        num_envs=2,
+        total_steps=200,
+        reward="l2",
+        reward_mode="per_step",
+        log_every=1,
+        sample_every=2,
+        cpus_per_actor=0.5,
+    )
+    return small_cfg(tmp_path, **{**base, **kw})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Spy:
+    """Keeps the run's RayRollouts, and the workers' pids, for the test to look at."""
+
+    def __init__(self, monkeypatch):
+        self.sources = []
+        real = tr.build_rollouts
+
+        def build(*a, **k):
+            self.sources.append(real(*a, **k))
+            self.pids = self.sources[-1].worker_pids()
+            return self.sources[-1]
+
+        monkeypatch.setattr(tr, "build_rollouts", build)
+
+
+def _assert_no_leaks(pids):
+    assert not ray.is_initialized()
+    deadline = time.time() + 20
+    while any(_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids), "Ray worker processes outlived the run"
+
+
+def test_a_ray_run_completes_writes_its_outputs_and_shuts_ray_down(tmp_path, monkeypatch):
+    spy = Spy(monkeypatch)
+    s = tr.train(ray_cfg(tmp_path, reward="discriminator", total_steps=240))
+    assert s["frames"] == 240 and np.isfinite(s["losses/total"])
+    for f in ("checkpoint.pt", "samples.png", "episode.gif", "progress.csv", "metrics.json"):
+        assert (tmp_path / f).is_file(), f
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"charts/policy_lag_min", "charts/policy_lag_mean", "charts/policy_lag_max"} <= set(
+        header
+    )
+    assert len(set(spy.pids)) == 2 and os.getpid() not in spy.pids
+    _assert_no_leaks(spy.pids)
+
+
+def test_a_killed_worker_is_restarted_and_the_run_completes(tmp_path, monkeypatch, capsys):
+    spy = Spy(monkeypatch)
+    calls = {"n": 0}
+    real = tr.compute_rewards
+
+    def kill_a_worker_in_the_second_iteration(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(spy.pids[0], signal.SIGKILL)
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "compute_rewards", kill_a_worker_in_the_second_iteration)
+    s = tr.train(ray_cfg(tmp_path, total_steps=400))
+    assert s["frames"] == 400
+    (source,) = spy.sources
+    assert source.restarts == 1
+    assert "rollout worker 0 died; Ray restarts it" in capsys.readouterr().err
+    _assert_no_leaks(spy.pids)
+
+
+def test_a_killed_ray_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    spy = Spy(monkeypatch)
+    calls = {"n": 0}
+    real = tr.compute_rewards
+
+    def driver_killed_in_the_fourth_iteration(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "compute_rewards", driver_killed_in_the_fourth_iteration)
+    cfg = ray_cfg(tmp_path, checkpoint_every=3)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(cfg)
+    _assert_no_leaks(spy.pids)  # teardown ran on the error path too
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["frames"] == 120
+    s = tr.train(cfg.replace(resume=True))
+    assert s["frames"] == 200 and s["iterations"] == 5
+    rows = (tmp_path / "progress.csv").read_text().splitlines()
+    assert len(rows) == 1 + 5  # header + one row per iteration, none duplicated
+    assert json.loads((tmp_path / "metrics.json").read_text())["frames"] == 200
+    _assert_no_leaks(spy.pids)
+
+
+def test_too_few_cpus_for_the_workers_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="CPUs asked for the rollout workers"):
+        tr.train(ray_cfg(tmp_path, num_actors=2, cpus_per_actor=1000))
+    assert not ray.is_initialized()
+    assert not (tmp_path / "checkpoint.pt").exists()
