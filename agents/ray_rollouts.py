@@ -1,11 +1,11 @@
 """The Ray backend: rollout workers as Ray actors, behind the same ``RolloutSource`` interface.
 
 Each :class:`RolloutWorker` is a Ray actor that owns ``num_envs`` envs and a CPU copy of the
-policy and plays whole batches of episodes; :class:`RayRollouts` keeps one ``collect`` in
-flight per worker and hands the learner whichever batch finishes first (a numpy ``Rollout``,
-passed through the object store). New weights are put in the object store once per version and
-pushed only to the worker that just returned a batch, before its next one (as RLlib's IMPALA):
-no worker ever waits on the learner. Stale batches carry their ``policy_version``; the learner
+policy and plays whole batches of episodes; :class:`RayRollouts` hands the learner whichever
+batch finishes first (a numpy ``Rollout``, passed through the object store). New weights are put
+in the object store once per version and pushed only to the worker that just returned a batch (as
+RLlib's IMPALA), which then plays its next one: a worker waits only for the one update its batch
+feeds, while the other workers act. Stale batches carry their ``policy_version``; the learner
 corrects them with V-trace.
 
 Faults: workers are created with ``max_restarts``; a batch lost to a dead worker is dropped, and
@@ -100,6 +100,7 @@ class RayRollouts:
             )
         self.workers: list = []
         self.pending: dict = {}
+        self.returned: list[int] = []  # workers idle since their last batch
         try:
             self._check_resources(rc.num_actors * rc.cpus_per_actor)
             worker = ray.remote(
@@ -135,8 +136,11 @@ class RayRollouts:
         self.pending[w.collect.remote()] = i
 
     def next(self) -> Rollout:
-        """The first batch any worker finishes; that worker starts its next one at once."""
+        """The first batch any worker finishes. That worker starts its next batch with the
+        weights of the learner's next :meth:`set_weights` (the update this batch feeds), so on
+        a pool of ``N`` workers batches are ``N - 1`` updates stale, not ``N``."""
         ray = self.ray
+        self._relaunch()  # workers that returned without a set_weights since
         while True:
             if not self.pending:
                 raise RuntimeError("every rollout worker is dead and cannot be restarted")
@@ -147,8 +151,13 @@ class RayRollouts:
             except ray.exceptions.RayActorError as e:
                 self._worker_died(i, e)
                 continue
-            self._launch(i)
+            self.returned.append(i)
             return rollout
+
+    def _relaunch(self) -> None:
+        for i in self.returned:
+            self._launch(i)
+        self.returned = []
 
     def _worker_died(self, i: int, error: Exception) -> None:
         """Ray restarts the worker (up to ``actor_restarts`` times); it gets the weights again.
@@ -163,10 +172,12 @@ class RayRollouts:
         self._launch(i)
 
     def set_weights(self, state_dict: dict, version: int) -> None:
-        """Puts new weights in the object store every ``weights_every`` versions; each worker
-        gets them when it next returns a batch."""
+        """Puts new weights in the object store every ``weights_every`` versions and sends them
+        to the workers that just returned a batch, which then act again; the others get them
+        when they next return."""
         if version - self.version >= self.weights_every:
             self.weights, self.version = self.ray.put(_cpu(state_dict)), version
+        self._relaunch()
 
     def worker_pids(self) -> list[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
