@@ -93,10 +93,14 @@ class RayRollouts:
         rc = cfg.ray
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
+            local = not rc.ray_address
             ray.init(
                 address=rc.ray_address or None,
                 include_dashboard=False,
                 runtime_env={"env_vars": _worker_env()},
+                # Ray nices its workers to 15 by default: on a small machine the learner would
+                # then starve the workers that feed it
+                _system_config={"worker_niceness": 0} if local else None,
             )
         self.workers: list = []
         self.pending: dict = {}
