@@ -334,6 +334,31 @@ def test_omniglot_layouts(tmp_path: Path, layout: str) -> None:
     assert np.array_equal(alias.images, ds.images)
 
 
+@pytest.mark.parametrize("layout", ["folder", "npz"])
+def test_omniglot_white_ink_on_black_is_inverted(
+    tmp_path: Path, layout: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    if layout == "folder":
+        make_omniglot_tree(good)
+        for name, data in omniglot_members("images_background").items():
+            arr = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+            (bad / name).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(255 - arr).save(bad / name)  # white ink on black
+    else:
+        glyphs = np.ones((4, 3, 105, 105), bool)
+        glyphs[:, :, 40:60, 30:70] = False
+        good.mkdir(), bad.mkdir()
+        np.savez(good / "images_background.npz", images=glyphs)
+        np.savez(bad / "images_background.npz", images=~glyphs)
+    ref = load_dataset("omniglot", split="background", data_dir=good)
+    with caplog.at_level("WARNING"):
+        ds = load_dataset("omniglot", split="background", data_dir=bad)
+    assert np.array_equal(ds.images, ref.images)
+    assert ds.images.mean() > 180  # white paper, as the shipped Omniglot
+    assert "white ink on a black background" in caplog.text and "inverted" in caplog.text
+
+
 def test_omniglot_evaluation_and_resize(tmp_path: Path) -> None:
     make_omniglot_zip(tmp_path / "images_evaluation.zip", top="images_evaluation")
     ds = load_dataset("omniglot", split="test", data_dir=tmp_path)
