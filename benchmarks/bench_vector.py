@@ -65,11 +65,9 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
 
-    try:
-        import spiral_envs
-    except ImportError:  # run from a checkout without installing
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        import spiral_envs
+    # The checkout this script is in, before any installed copy (workers inherit sys.path).
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import spiral_envs
     from spiral_envs.vector import BatchedVectorEnv
 
     cores = len(os.sched_getaffinity(0))

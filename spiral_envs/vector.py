@@ -466,7 +466,7 @@ class BatchedVectorEnv(VectorEnv):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _observations(self) -> Any:
-        return deepcopy(self._obs) if self.copy else self._obs
+        return _copy_tree(self._obs) if self.copy else self._obs
 
     def _check_ready(self, what: str) -> None:
         if self.closed:
@@ -643,6 +643,17 @@ def _watch_parent() -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _copy_tree(views: Any) -> Any:
+    """Fresh arrays for a (nested) dict / tuple of arrays."""
+    if isinstance(views, dict):
+        return {k: _copy_tree(v) for k, v in views.items()}
+    if isinstance(views, tuple):
+        return tuple(_copy_tree(v) for v in views)
+    if isinstance(views, np.ndarray):
+        return views.copy()
+    return deepcopy(views)
 
 
 def _write(views: Any, i: int, value: Any) -> None:
