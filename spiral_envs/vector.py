@@ -62,9 +62,6 @@ __all__ = [
     "scene_vector_env",
 ]
 
-#: Keyword arguments of :func:`make_batched` that configure the vector env, not each env.
-VECTOR_KWARGS = ("num_workers", "context", "copy", "autoreset_mode", "timeout")
-
 _ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
