@@ -14,7 +14,9 @@ from spiral_envs.actions import ActionComponent, ActionSpec
 from spiral_envs.datasets import load_dataset
 from spiral_envs.protocols import Discriminator, ImageDataset, Renderer
 from spiral_envs.registration import ENV_IDS, PAINT_IDS, SCENE_IDS, register_envs
+from spiral_envs.scene.gl import set_default_backend
 
+set_default_backend()  # MUJOCO_GL=egl where that is safe (no display, mujoco not imported yet)
 register_envs()
 
 __all__ = [

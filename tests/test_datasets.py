@@ -334,6 +334,31 @@ def test_omniglot_layouts(tmp_path: Path, layout: str) -> None:
     assert np.array_equal(alias.images, ds.images)
 
 
+@pytest.mark.parametrize("layout", ["folder", "npz"])
+def test_omniglot_white_ink_on_black_is_inverted(
+    tmp_path: Path, layout: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    if layout == "folder":
+        make_omniglot_tree(good)
+        for name, data in omniglot_members("images_background").items():
+            arr = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+            (bad / name).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(255 - arr).save(bad / name)  # white ink on black
+    else:
+        glyphs = np.ones((4, 3, 105, 105), bool)
+        glyphs[:, :, 40:60, 30:70] = False
+        good.mkdir(), bad.mkdir()
+        np.savez(good / "images_background.npz", images=glyphs)
+        np.savez(bad / "images_background.npz", images=~glyphs)
+    ref = load_dataset("omniglot", split="background", data_dir=good)
+    with caplog.at_level("WARNING"):
+        ds = load_dataset("omniglot", split="background", data_dir=bad)
+    assert np.array_equal(ds.images, ref.images)
+    assert ds.images.mean() > 180  # white paper, as the shipped Omniglot
+    assert "white ink on a black background" in caplog.text and "inverted" in caplog.text
+
+
 def test_omniglot_evaluation_and_resize(tmp_path: Path) -> None:
     make_omniglot_zip(tmp_path / "images_evaluation.zip", top="images_evaluation")
     ds = load_dataset("omniglot", split="test", data_dir=tmp_path)
@@ -428,6 +453,53 @@ def test_celeba_partition_problems(tmp_path: Path) -> None:
     (tmp_path / "list_eval_partition.txt").write_text("000001.jpg train\n")
     with pytest.raises(DatasetFormatError, match="line 1"):
         load_dataset("celeba", data_dir=tmp_path)
+
+
+def make_kaggle_celeba(root: Path, n: int = 24) -> list[str]:
+    """The Kaggle copy's layout, from the shipped faces: ``img_align_celeba/img_align_celeba/``
+    JPEGs (178x218) and ``list_eval_partition.csv`` (with its header) at the top."""
+    shipped = np.load(embedded_path("faces"))
+    images = root / "img_align_celeba" / "img_align_celeba"
+    images.mkdir(parents=True)
+    rows = ["image_id,partition"]
+    for i in range(n):
+        name = f"{i + 1:06d}.jpg"
+        face = Image.fromarray(shipped["images"][i]).resize((148, 148), Image.BICUBIC)
+        canvas = Image.new("RGB", (178, 218), (128, 128, 128))
+        canvas.paste(face, (15, 35))
+        canvas.save(images / name, quality=95)
+        rows.append(f"{name},{int(shipped['partition'][i])}")
+    (root / "list_eval_partition.csv").write_text("\n".join(rows) + "\n")
+    return rows[1:]
+
+
+def test_celeba_kaggle_layout_with_csv(tmp_path: Path, isolated: Path) -> None:
+    root = tmp_path / "celeba-dataset"
+    rows = make_kaggle_celeba(root)
+    codes = [int(r.split(",")[1]) for r in rows]
+    for split, code in (("train", 0), ("valid", 1), ("test", 2)):
+        n = codes.count(code)
+        if n:
+            assert len(load_dataset("celeba", split=split, data_dir=root)) == n
+    ds = load_dataset("celeba", split="all", data_dir=root)
+    assert len(ds) == len(rows) and ds.image_shape == (64, 64, 3)
+    # The pictures are the shipped faces again (through JPEG and two resizes).
+    shipped = np.load(embedded_path("faces"))["images"][: len(rows)].astype(float)
+    assert np.abs(ds.images.astype(float) - shipped).mean() < 12
+    # A .txt put where the old error advised (beside the images' folder) is found too.
+    (root / "list_eval_partition.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="list_eval_partition.csv") as info:
+        load_dataset("celeba", split="train", data_dir=root)
+    advice = str(info.value).split("put it in ")[1].split(",")[0]
+    txt = "\n".join(r.replace(",", " ") for r in rows) + "\n"
+    (Path(advice) / "list_eval_partition.txt").write_text(txt)
+    assert len(load_dataset("celeba", split="train", data_dir=root)) == codes.count(0)
+    (Path(advice) / "list_eval_partition.txt").unlink()
+    (root / "img_align_celeba" / "list_eval_partition.txt").write_text(txt)
+    assert len(load_dataset("celeba", split="train", data_dir=root)) == codes.count(0)
+    (root / "img_align_celeba" / "list_eval_partition.txt").write_text("image_id partition\n")
+    with pytest.raises(DatasetFormatError, match="line 1"):
+        load_dataset("celeba", split="train", data_dir=root)
 
 
 def test_celeba_corrupt_jpeg(tmp_path: Path, isolated: Path) -> None:

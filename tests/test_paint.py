@@ -225,3 +225,14 @@ def test_custom_configuration():
     for _ in range(5):
         obs, _, terminated, _, _ = env.step(env.action_space.sample())
     assert terminated
+
+
+def test_canvas_not_a_multiple_of_the_grid_warns_and_render_mode_defaults_to_none():
+    with pytest.warns(UserWarning, match=r"canvas_size=63 is not a multiple of grid=32"):
+        env = PaintEnv("mnist", canvas_size=63)
+    obs, _ = env.reset(seed=0)
+    assert obs["canvas"].shape == (63, 63, 1)
+    env.close()
+    made = gym.make("SpiralPaint-MNIST-v0")
+    assert made.render_mode is None and made.unwrapped.render_mode is None
+    made.close()

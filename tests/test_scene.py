@@ -414,3 +414,51 @@ def test_user_backend_respected(monkeypatch):
         raise AssertionError("probed although MUJOCO_GL was set")
 
     assert select_gl_backend(probe=no_probe) == "egl"
+
+
+def _fresh_python(code: str, **env_vars: str):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    for k in ("DISPLAY", "WAYLAND_DISPLAY"):
+        env.pop(k, None)
+    env.update(PYTHONPATH=root, **env_vars)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_mujoco_imported_first_says_so_and_gives_the_cure():
+    code = (
+        "import mujoco\n"
+        "import gymnasium as gym, spiral_envs\n"
+        "gym.make('SpiralMuJoCo-Scene-v0').reset(seed=0)\n"
+    )
+    out = _fresh_python(code)
+    assert out.returncode != 0
+    assert "GLBackendError" in out.stderr
+    assert "imported" in out.stderr and "before MUJOCO_GL was set" in out.stderr
+    assert "export MUJOCO_GL=egl" in out.stderr
+    assert "libosmesa6" not in out.stderr  # not the "install packages" advice
+
+
+def test_import_spiral_envs_sets_an_offscreen_default_before_mujoco():
+    code = (
+        "import os, gymnasium as gym, spiral_envs\n"
+        "print(os.environ['MUJOCO_GL'])\n"
+        "import mujoco  # another library importing mujoco after spiral_envs\n"
+        "obs, _ = gym.make('SpiralMuJoCo-Scene-v0').reset(seed=0)\n"
+        "print(obs['canvas'].shape)\n"
+    )
+    out = _fresh_python(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["egl", "(64, 64, 3)"]
+    # A display, or a value the user set, is left alone.
+    out = _fresh_python("import os, spiral_envs; print(os.environ.get('MUJOCO_GL'))", DISPLAY=":0")
+    assert out.stdout.strip() == "None"
+    out = _fresh_python(
+        "import os, spiral_envs; print(os.environ['MUJOCO_GL'])", MUJOCO_GL="osmesa"
+    )
+    assert out.stdout.strip() == "osmesa"

@@ -24,7 +24,7 @@ from spiral_envs.datasets._base import ArrayDataset
 __all__ = ["RawSet", "cache_root", "fingerprint", "materialise"]
 
 #: Bump when a conversion changes, so old cached arrays are not reused.
-CONVERSION_VERSION = 1
+CONVERSION_VERSION = 2  # 2: Omniglot images with white ink on black are inverted
 #: Show a progress bar (on a terminal) when converting at least this many images.
 PROGRESS_MIN_IMAGES = 20_000
 

@@ -2,9 +2,13 @@
 
 Accepted in a folder: ``img_align_celeba/*.jpg`` (extracted) or ``img_align_celeba.zip`` (read
 without extracting), each also under ``Img/`` (the Google Drive layout), with
-``list_eval_partition.txt`` (``000001.jpg 0`` per line; 0 train, 1 valid, 2 test), also under
-``Eval/``. torchvision's ``celeba/`` folder holds the same files. The usual 64x64 preprocessing
-is applied: centre crop 148x148, then an antialiased resize to ``size``.
+``list_eval_partition.txt`` (``000001.jpg 0`` per line; 0 train, 1 valid, 2 test) or the Kaggle
+copy's ``list_eval_partition.csv`` (header ``image_id,partition``, then ``000001.jpg,0``). The
+partition file is looked for in the folder, its ``Eval/``, and beside the images at every level
+(so the Kaggle layout, ``img_align_celeba/img_align_celeba/*.jpg`` with the CSV at the top, and
+a file put into the outer ``img_align_celeba/`` are both found). torchvision's ``celeba/`` folder
+holds the same files. The usual 64x64 preprocessing is applied: centre crop 148x148, then an
+antialiased resize to ``size``.
 """
 
 from __future__ import annotations
@@ -29,14 +33,20 @@ SUBDIRS_CELEBA = ("celeba", "celeba/celeba", "")
 SUBDIRS_FACES = ("faces", "faces_frl", "")
 CROP = 148
 PARTITION = "list_eval_partition.txt"
+#: Partition file names accepted, in order of preference (the CSV is the Kaggle copy's).
+PARTITION_NAMES = (PARTITION, "list_eval_partition.csv")
 
 
 @dataclass(frozen=True)
 class CelebaSource:
-    """The images (a folder or a zip) and the partition file (``None`` if absent)."""
+    """The images (a folder or a zip) and the partition file (``None`` if absent).
+
+    ``searched`` lists the folders where a partition file was looked for.
+    """
 
     images: Path
     partition: Path | None
+    searched: tuple[Path, ...] = ()
 
 
 def _has_jpgs(path: Path) -> bool:
@@ -69,26 +79,43 @@ def find_celeba(folder: Path) -> CelebaSource | None:
             break
     if images is None:
         return None
+    # The folder, its Eval/, then beside the images at every level between them and the folder.
+    dirs = [folder, folder / "Eval"]
+    level = images if images.is_dir() else images.parent
+    while True:
+        dirs += [level, level / "Eval"]
+        if level == folder or folder not in level.parents:
+            break
+        level = level.parent
+    searched = tuple(dict.fromkeys(d for d in dirs if d.is_dir()))
     partition = next(
-        (p for p in (folder / PARTITION, folder / "Eval" / PARTITION) if p.is_file()), None
+        (d / name for d in searched for name in PARTITION_NAMES if (d / name).is_file()), None
     )
-    return CelebaSource(images, partition)
+    return CelebaSource(images, partition, searched)
 
 
 def read_partition(path: Path) -> list[tuple[str, int]]:
-    """Parses ``list_eval_partition.txt`` into ``(file name, code)`` pairs, validating it."""
+    """Parses the partition file into ``(file name, code)`` pairs, validating it.
+
+    ``list_eval_partition.txt`` has ``<image>.jpg <code>`` lines; a ``.csv`` (the Kaggle copy)
+    has ``<image>.jpg,<code>`` rows after an optional header (``image_id,partition``).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetFormatError(f"{path}: cannot read the partition file ({exc})") from exc
+    csv = path.suffix.lower() == ".csv"
+    expected = "'<image>.jpg,<0|1|2>'" if csv else "'<image>.jpg <0|1|2>'"
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
+        parts = [p.strip() for p in line.split(",")] if csv else line.split()
+        if not any(parts):
             continue
+        if csv and not out and lineno == 1 and parts == ["image_id", "partition"]:
+            continue  # the header
         if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
             raise DatasetFormatError(
-                f"{path}, line {lineno}: expected '<image>.jpg <0|1|2>' (0 train, 1 valid, "
+                f"{path}, line {lineno}: expected {expected} (0 train, 1 valid, "
                 f"2 test), got {line.strip()!r}"
             )
         out.append((parts[0], int(parts[1])))
@@ -118,10 +145,12 @@ def read_celeba(source: CelebaSource, split: str, dataset: str = "celeba") -> Ra
         }
     if source.partition is None:
         if split != "all":
+            where = source.searched[0] if source.searched else source.images.parent
+            looked = ", ".join(str(d) for d in source.searched) or str(where)
             raise FileNotFoundError(
-                f"{dataset}: found the images at {source.images} but no {PARTITION} beside them; "
-                f"it is needed for split {split!r} (put it in {source.images.parent}, or use "
-                "split='all')"
+                f"{dataset}: found the images at {source.images} but no {PARTITION} (or the "
+                f"Kaggle copy's list_eval_partition.csv); looked in {looked}. It is needed for "
+                f"split {split!r}: put it in {where}, or use split='all'"
             )
         names = sorted(members)
     else:

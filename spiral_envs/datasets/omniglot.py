@@ -8,7 +8,10 @@ Accepted, per split (``background`` or ``evaluation``), in this order of prefere
 * for ``background`` only, the official "minimal" splits ``images_background_small1``/``small2``
   (zips or folders; their union is used).
 
-The PNGs are 1-bit, white background and black ink: already the package's convention. Images are
+The PNGs are 1-bit, white background and black ink: already the package's convention. Images with
+the opposite polarity (white ink on black, as some re-exports and tutorials write them) are
+detected one by one (a character covers far less than half of its picture, so an image darker
+than mid-grey on average is inverted ink) and inverted, with a warning naming the files. Images are
 ordered by character id then drawer (the order of the ``.npz`` files), and labelled by character
 (0-based within the split), with ``class_names`` ``"Alphabet/characterNN"``.
 """
@@ -16,6 +19,7 @@ ordered by character id then drawer (the order of the ``.npz`` files), and label
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +31,8 @@ from PIL import Image
 
 from spiral_envs.datasets._base import DatasetFormatError, resize_image
 from spiral_envs.datasets._cache import RawSet
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ALPHABETS", "OmniglotSource", "character_name", "find_omniglot", "read_omniglot"]
 
@@ -211,6 +217,39 @@ def _decode_png(data: bytes, what: str) -> np.ndarray:
         ) from exc
 
 
+def white_paper(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``image`` (uint8 greyscale) in the package's convention, and whether it was inverted.
+
+    An Omniglot character covers far less than half of its picture, so a picture darker than
+    mid-grey on average has white ink on a black background.
+    """
+    if float(image.mean()) < 127.5:
+        return 255 - image, True
+    return image, False
+
+
+class _InversionReport:
+    """Counts inverted images and warns once per conversion, naming the first."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.count, self.first = where, 0, ""
+
+    def add(self, what: str) -> None:
+        self.count += 1
+        self.first = self.first or what
+
+    def done(self, total: int) -> None:
+        if self.count:
+            logger.warning(
+                "%s: %d of %d Omniglot images have white ink on a black background (first: %s); "
+                "inverted them to the package's convention (white paper, dark ink)",
+                self.where,
+                self.count,
+                total,
+                self.first,
+            )
+
+
 def read_omniglot(source: OmniglotSource, split: str) -> RawSet:
     """Reads one split; images come out white paper, dark ink."""
     if source.kind == "npz":
@@ -224,6 +263,7 @@ def read_omniglot(source: OmniglotSource, split: str) -> RawSet:
 
     def images(size: int) -> Iterator[np.ndarray]:
         zips: dict[Path, zipfile.ZipFile] = {}
+        report = _InversionReport(", ".join(str(p) for p in source.paths))
         try:
             for e in entries:
                 if e.in_folder:
@@ -237,7 +277,11 @@ def read_omniglot(source: OmniglotSource, split: str) -> RawSet:
                         raise DatasetFormatError(
                             f"{e.describe()}: cannot read this zip member ({exc})"
                         ) from exc
-                yield resize_image(_decode_png(data, e.describe()), size)
+                image, inverted = white_paper(_decode_png(data, e.describe()))
+                if inverted:
+                    report.add(e.describe())
+                yield resize_image(image, size)
+            report.done(len(entries))
         finally:
             for zf in zips.values():
                 zf.close()
@@ -274,7 +318,12 @@ def _read_npz(path: Path, split: str) -> RawSet:
     scale = 255 if flat.dtype == np.bool_ or int(flat.max()) <= 1 else 1
 
     def images(size: int) -> Iterator[np.ndarray]:
-        for img in flat:
-            yield resize_image(img.astype(np.uint8) * np.uint8(scale), size)
+        report = _InversionReport(str(path))
+        for i, img in enumerate(flat):
+            image, inverted = white_paper(img.astype(np.uint8) * np.uint8(scale))
+            if inverted:
+                report.add(f"image {i}")
+            yield resize_image(image, size)
+        report.done(len(flat))
 
     return RawSet(int(flat.shape[0]), 1, images, labels, class_names)

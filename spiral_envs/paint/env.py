@@ -103,10 +103,13 @@ class PaintEnv(gym.Env):
     * ``data_dir``: where the dataset files are; default ``$SPIRAL_DATA_DIR``, then the cache
       (``spiral-download`` puts files there), then the small subsets shipped with the package
       (not for CelebA, whose licence forbids it). :attr:`data_source` says which was used.
-    * ``canvas_size`` (64), ``grid`` (32), ``episode_length`` (20).
+    * ``canvas_size`` (64), ``grid`` (32), ``episode_length`` (20). Grid point ``i`` (per axis)
+      is at pixel ``canvas_size * i / grid``; when ``canvas_size`` is not a multiple of ``grid``
+      (e.g. 63 with 32) the points fall between pixels: that works, and says so with a warning.
     * ``brush_sizes``: radii in pixels, default ``(1, 2, 4, 8, 12, 24)`` as the original.
     * ``pressure_levels`` (10), ``color`` (default: by dataset), ``color_levels`` (20).
-    * ``render_mode``: ``"rgb_array"`` or ``None``; ``render_size`` (256): :meth:`render`
+    * ``render_mode``: ``None`` (default, as ``gym.make`` passes it) or ``"rgb_array"``, which
+      :meth:`render` needs; ``render_size`` (256): :meth:`render`
       re-renders the program at that resolution (target beside it in the conditional variant).
 
     ## Version History
@@ -157,6 +160,13 @@ class PaintEnv(gym.Env):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
                 f"render_mode {render_mode!r} is not supported: accepted None, 'rgb_array'"
+            )
+        if self.canvas_size % self.grid:
+            gym.logger.warn(
+                f"canvas_size={self.canvas_size} is not a multiple of grid={self.grid}: grid "
+                f"point i is at pixel {self.canvas_size} * i / {self.grid}, between pixels, so "
+                "strokes start and end off the pixel grid (this works; a multiple of grid keeps "
+                "them on pixels)"
             )
         self.dataset_name = dataset
         self.conditional = bool(conditional)

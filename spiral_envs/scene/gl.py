@@ -7,6 +7,12 @@ ever created in this process before it is needed, and nothing is forked after). 
 written to ``os.environ["MUJOCO_GL"]``, which subprocess vector envs inherit, so they skip the
 probe. When nothing works, :class:`GLBackendError` says what to install.
 
+``import spiral_envs`` exports ``MUJOCO_GL=egl`` as a default where that is safe (unset, no
+display, ``mujoco`` not imported yet: :func:`set_default_backend`), so a library that imports
+``mujoco`` afterwards gets an offscreen backend too. When ``mujoco`` was imported before
+``MUJOCO_GL`` was set, it keeps GLFW for the whole process; the error then says that, and that
+``export MUJOCO_GL=egl`` before Python starts is the cure.
+
 Use :func:`import_mujoco` instead of ``import mujoco`` anywhere a renderer may be made.
 """
 
@@ -18,7 +24,13 @@ import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-__all__ = ["DEFAULT_CANDIDATES", "GLBackendError", "import_mujoco", "select_gl_backend"]
+__all__ = [
+    "DEFAULT_CANDIDATES",
+    "GLBackendError",
+    "import_mujoco",
+    "select_gl_backend",
+    "set_default_backend",
+]
 
 DEFAULT_CANDIDATES: tuple[str, ...] = ("egl", "osmesa")
 
@@ -100,7 +112,8 @@ def select_gl_backend(
     """
     global _selected
     user = os.environ.get("MUJOCO_GL", "").strip()
-    if user:
+    ours = user == _default and "mujoco" not in sys.modules  # our default, still revisable
+    if user and not (ours and _selected is None):
         return user.lower()
     if _selected is not None and _selected in candidates:
         return _selected
@@ -118,17 +131,18 @@ def select_gl_backend(
 def import_mujoco() -> ModuleType:
     """Imports ``mujoco`` with a working offscreen backend selected first.
 
+    When ``mujoco`` was already imported (by the program or another library) before
+    ``MUJOCO_GL`` was set, it has fixed its backend (GLFW, which needs a display) for this process:
+    the choice is still exported for worker processes, and a failure to render then raises a
+    :class:`GLBackendError` that says so (see :func:`renderer_error`).
+
     Raises:
-        GLBackendError: no backend works (see :func:`select_gl_backend`), or ``mujoco`` was already
-            imported without ``MUJOCO_GL`` (so it chose GLFW, which needs a display).
+        GLBackendError: no backend works (see :func:`select_gl_backend`).
         ImportError: ``mujoco`` is not installed.
     """
-    already = "mujoco" in sys.modules
-    if already and not os.environ.get("MUJOCO_GL"):
-        mujoco = sys.modules["mujoco"]
-        backend = select_gl_backend()
-        _patch_imported_mujoco(backend)
-        return mujoco
+    if "mujoco" in sys.modules:
+        select_gl_backend()
+        return sys.modules["mujoco"]
     select_gl_backend()
     try:
         import mujoco
@@ -145,29 +159,66 @@ def import_mujoco() -> ModuleType:
     return mujoco
 
 
-def _patch_imported_mujoco(backend: str) -> None:
-    """Points an already imported mujoco (which defaulted to GLFW) at ``backend``."""
-    try:
-        from mujoco.rendering.classic import gl_context
+def mujoco_gl_at_import() -> str | None:
+    """The ``MUJOCO_GL`` value ``mujoco`` read when it was imported (``None``: not imported)."""
+    if "mujoco" not in sys.modules:
+        return None
+    module = sys.modules.get("mujoco.rendering.classic.gl_context")
+    return getattr(module, "_MUJOCO_GL", None) if module is not None else None
 
-        if getattr(gl_context, "_MUJOCO_GL", "") == backend:
-            return
-        if backend == "egl":
-            from mujoco.egl import GLContext
-        elif backend == "osmesa":
-            from mujoco.osmesa import GLContext
-        else:
-            return
-        gl_context.GLContext = GLContext
-    except Exception as e:  # pragma: no cover - depends on import order in user code
-        raise GLBackendError(
-            f"mujoco was imported before MUJOCO_GL was set and cannot be switched to {backend}: "
-            f"{e}. Set MUJOCO_GL={backend} in the environment (or import spiral_envs.scene "
-            "first).\n" + install_message()
-        ) from e
+
+def imported_first_message(seen: str, error: BaseException | None = None) -> str:
+    """The error text for ``mujoco`` imported before ``MUJOCO_GL`` was (or could be) set."""
+    wanted = os.environ.get("MUJOCO_GL", "").strip() or "egl"
+    chose = (
+        "saw MUJOCO_GL unset and chose GLFW, which needs a display"
+        if not seen or seen == "glfw"
+        else f"chose MUJOCO_GL={seen!r}"
+    )
+    lines = [
+        "MuJoCo cannot render offscreen: `mujoco` was imported (by this program or a library it "
+        f"imported, e.g. torchrl or dm_control) before MUJOCO_GL was set, so it {chose}. MuJoCo "
+        "reads MUJOCO_GL only once, at its first import: setting it later has no effect in this "
+        "process. This is not a missing system package.",
+        f"Cure: `export MUJOCO_GL={wanted}` before Python starts (or set "
+        f"os.environ['MUJOCO_GL'] = '{wanted}' before anything imports mujoco; importing "
+        "spiral_envs first does that for you when there is no display).",
+    ]
+    if error is not None:
+        lines.append(f"The error was: {type(error).__name__}: {error}")
+    return "\n".join(lines)
+
+
+#: The ``MUJOCO_GL`` value :func:`set_default_backend` exported (``None``: none).
+_default: str | None = None
+
+
+def set_default_backend() -> str | None:
+    """Exports ``MUJOCO_GL=egl`` at ``import spiral_envs`` where that is safe, and says if it did.
+
+    Safe means: ``MUJOCO_GL`` is unset, ``mujoco`` is not imported yet (so it will read it), and
+    there is no display (``DISPLAY`` and ``WAYLAND_DISPLAY`` unset), so GLFW could not work
+    anyway. A library that imports ``mujoco`` later in this process then gets an offscreen
+    backend. Nothing is loaded or probed here; the first scene still probes, and if EGL does not
+    work there and ``mujoco`` is still not imported, OSMesa is chosen instead.
+    """
+    global _default
+    if os.environ.get("MUJOCO_GL", "").strip() or "mujoco" in sys.modules:
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    os.environ["MUJOCO_GL"] = _default = "egl"
+    return _default
 
 
 def renderer_error(e: BaseException) -> GLBackendError:
-    """Wraps a failure to create a MuJoCo GL context in a :class:`GLBackendError`."""
+    """Wraps a failure to create a MuJoCo GL context in a :class:`GLBackendError`.
+
+    When ``mujoco`` was imported before ``MUJOCO_GL`` was set (it read another value), the message
+    says so and gives the cure, instead of listing packages to install.
+    """
+    seen = mujoco_gl_at_import()
     backend = os.environ.get("MUJOCO_GL", "")
+    if seen is not None and seen != backend.strip().lower():
+        return GLBackendError(imported_first_message(seen, e))
     return GLBackendError(install_message({backend or "(unset)": f"{type(e).__name__}: {e}"}))

@@ -1,0 +1,122 @@
+"""Steps/s of the vector envs: Gymnasium's sync and async ones against spiral_envs' batched one.
+
+For each configuration (16 and 64 ``SpiralPaint-MNIST-Cond-v0`` envs, 16
+``SpiralMuJoCo-Scene-Cond-v0`` envs) the three vector envs are made once, warmed up, then timed
+in rounds that alternate between them (the order rotates each round), stepping random actions
+drawn beforehand (episodes end every 20 steps; the next step autoresets, as in every mode). The
+ratio against sync is taken within each round, so a change of machine load between rounds
+cancels; the table shows medians over rounds.
+
+* ``sync``: ``gym.make_vec(id, n, vectorization_mode="sync")``, every env in this process.
+* ``async``: ``vectorization_mode="async"``, one process per env (Gymnasium's default context,
+  ``fork``, for paint; ``spawn`` for scenes, whose GL contexts cannot be forked).
+* ``batched``: ``vectorization_mode="vector_entry_point"``, :class:`spiral_envs.vector.
+  BatchedVectorEnv` with one worker per available core.
+
+Usage::
+
+    python benchmarks/bench_vector.py [--seconds 2] [--rounds 5] [--configs paint16 paint64 scene16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+
+CONFIGS = {
+    "paint16": ("SpiralPaint-MNIST-Cond-v0", 16),
+    "paint64": ("SpiralPaint-MNIST-Cond-v0", 64),
+    "scene16": ("SpiralMuJoCo-Scene-Cond-v0", 16),
+}
+MODES = ("sync", "async", "batched")
+
+
+def make(mode: str, env_id: str, n: int) -> gym.vector.VectorEnv:
+    if mode == "sync":
+        return gym.make_vec(env_id, n, vectorization_mode="sync")
+    if mode == "async":
+        vector_kwargs = {"context": "spawn"} if "MuJoCo" in env_id else {}
+        return gym.make_vec(env_id, n, vectorization_mode="async", vector_kwargs=vector_kwargs)
+    return gym.make_vec(env_id, n, vectorization_mode="vector_entry_point")
+
+
+def timed(envs: gym.vector.VectorEnv, actions: np.ndarray, seconds: float) -> float:
+    """Env steps per second over about ``seconds`` of stepping."""
+    steps, start = 0, time.perf_counter()
+    while True:
+        envs.step(actions[steps % len(actions)])
+        steps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps * envs.num_envs / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="stepping time per timing")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    args = parser.parse_args()
+
+    # The checkout this script is in, before any installed copy (workers inherit sys.path).
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import spiral_envs
+    from spiral_envs.vector import BatchedVectorEnv
+
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"# {platform.processor() or platform.machine()}, {cores} cores available, "
+        f"Python {platform.python_version()}, gymnasium {gym.__version__}, "
+        f"spiral_envs from {os.path.dirname(spiral_envs.__file__)}"
+    )
+    rows = []
+    for name in args.configs:
+        env_id, n = CONFIGS[name]
+        t0 = time.perf_counter()
+        envs = {mode: make(mode, env_id, n) for mode in MODES}  # async first: it may fork
+        assert isinstance(envs["batched"], BatchedVectorEnv)
+        made = time.perf_counter() - t0
+        space = envs["sync"].action_space
+        space.seed(0)
+        actions = np.stack([space.sample() for _ in range(200)])
+        for e in envs.values():
+            e.reset(seed=0)
+            for a in actions[:25]:
+                e.step(a)
+        rates: dict[str, list[float]] = {m: [] for m in MODES}
+        ratios: dict[str, list[float]] = {m: [] for m in MODES}
+        for r in range(args.rounds):
+            order = MODES[r % 3 :] + MODES[: r % 3]
+            this = {m: timed(envs[m], actions, args.seconds) for m in order}
+            for m in MODES:
+                rates[m].append(this[m])
+                ratios[m].append(this[m] / this["sync"])
+            print(
+                f"{name} round {r}: "
+                + ", ".join(f"{m} {this[m]:,.0f}" for m in MODES)
+                + f"  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+        for e in envs.values():
+            e.close()
+        for m in MODES:
+            rows.append((env_id, n, m, statistics.median(rates[m]), statistics.median(ratios[m])))
+        print(f"{name}: made the three vector envs in {made:.1f} s", flush=True)
+
+    print()
+    print("| env | envs | vector env | steps/s | × sync |")
+    print("|---|---:|---|---:|---:|")
+    for env_id, n, m, rate, ratio in rows:
+        bold = "**" if m == "batched" else ""
+        print(f"| `{env_id}` | {n} | {m} | {bold}{rate:,.0f}{bold} | {bold}{ratio:.2f}{bold} |")
+
+
+if __name__ == "__main__":
+    main()
