@@ -191,6 +191,9 @@ class RayConfig(_Validated):
     cpus_per_actor: float = _f(1.0, "Logical CPUs Ray reserves per worker (fractions allowed).")
     weights_every: int = _f(1, "Policy updates between weight pushes to the workers.", low=1)
     actor_restarts: int = _f(3, "Times Ray restarts a worker that died.", low=0)
+    worker_niceness: int = _f(
+        15, "Niceness of the workers of a Ray instance the run starts.", low=0, high=19
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

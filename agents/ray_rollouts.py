@@ -98,9 +98,7 @@ class RayRollouts:
                 address=rc.ray_address or None,
                 include_dashboard=False,
                 runtime_env={"env_vars": _worker_env()},
-                # Ray nices its workers to 15 by default: on a small machine the learner would
-                # then starve the workers that feed it
-                _system_config={"worker_niceness": 0} if local else None,
+                _system_config={"worker_niceness": rc.worker_niceness} if local else None,
             )
         self.workers: list = []
         self.pending: dict = {}
@@ -166,8 +164,9 @@ class RayRollouts:
     def _worker_died(self, i: int, error: Exception) -> None:
         """Ray restarts the worker (up to ``actor_restarts`` times); it gets the weights again.
         A worker out of restarts is left out; the others go on."""
-        self.deaths[i] += 1
-        self.restarts += 1
+        self.restarts += 1  # batches lost to a worker's failure
+        if not isinstance(error, self.ray.exceptions.ActorUnavailableError):
+            self.deaths[i] += 1  # unavailable: already restarting, not a second death
         if self.deaths[i] > self.max_restarts:
             print(f"rollout worker {i} died, out of restarts: left out ({error})", file=sys.stderr)
             return

@@ -15,7 +15,14 @@ from gymnasium import spaces
 
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 
-__all__ = ["FakeDataset", "FakePaintEnv", "register_fake_env", "small_cfg"]
+__all__ = [
+    "FakeDataset",
+    "FakePaintEnv",
+    "interrupt",
+    "on_nth_reward_call",
+    "register_fake_env",
+    "small_cfg",
+]
 
 
 class FakeDataset:
@@ -149,3 +156,23 @@ def small_cfg(tmp_path, **kw):
         threads=1,
     )
     return TrainConfig.from_dict({**base, **kw})
+
+
+def interrupt() -> None:
+    """As if the user pressed Ctrl-C (a killed driver)."""
+    raise KeyboardInterrupt
+
+
+def on_nth_reward_call(monkeypatch, n: int, action) -> None:
+    """Runs ``action()`` inside the trainer's ``n``-th reward computation (one per iteration)."""
+    import agents.train as tr
+
+    real, calls = tr.compute_rewards, [0]
+
+    def hooked(*a, **k):
+        calls[0] += 1
+        if calls[0] == n:
+            action()
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "compute_rewards", hooked)

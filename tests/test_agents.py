@@ -11,7 +11,14 @@ import pytest
 F = pytest.importorskip("torch.nn.functional")
 torch = pytest.importorskip("torch")
 
-from fakes import FakeDataset, FakePaintEnv, register_fake_env, small_cfg  # noqa: E402
+from fakes import (  # noqa: E402
+    FakeDataset,
+    FakePaintEnv,
+    interrupt,
+    on_nth_reward_call,
+    register_fake_env,
+    small_cfg,
+)
 
 from agents.actor import Actor  # noqa: E402
 from agents.build import make_envs, probe_env  # noqa: E402
@@ -497,16 +504,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, reward):
 
     kw = dict(total_steps=64, reward=reward, reward_mode="delta", checkpoint_every=2, log_every=1)
     tr.train(small_cfg(tmp_path / "full", **kw))
-    calls = {"n": 0}
-    real = tr.compute_rewards
-
-    def killed_in_third_iteration(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(tr, "compute_rewards", killed_in_third_iteration)
+    on_nth_reward_call(monkeypatch, 3, interrupt)  # killed in the third iteration
     cfg = small_cfg(tmp_path / "half", **kw)
     with pytest.raises(KeyboardInterrupt):
         tr.train(cfg)
