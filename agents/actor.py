@@ -20,7 +20,15 @@ import torch
 
 from agents.networks import PolicyNet, as_tensor, autocast
 
-__all__ = ["Actor", "LocalRollouts", "Rollout", "RolloutSource", "ThreadedRollouts", "draw_seeds"]
+__all__ = [
+    "Actor",
+    "LocalRollouts",
+    "Rollout",
+    "RolloutSource",
+    "ThreadedRollouts",
+    "cpu_copy",
+    "draw_seeds",
+]
 
 
 class Rollout(NamedTuple):
@@ -146,6 +154,12 @@ class RolloutSource(Protocol):
     def close(self) -> None: ...
 
 
+def cpu_copy(state_dict: dict) -> dict:
+    """A CPU copy of weights, for a source that keeps them (the learner updates them in place,
+    maybe on a GPU)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
+
+
 def draw_seeds(rng: np.random.Generator, n: int) -> list[int]:
     """Reset seeds of one batch of episodes."""
     return rng.integers(0, 2**31 - 1, size=n).tolist()
@@ -221,7 +235,7 @@ class ThreadedRollouts:
 
     def set_weights(self, state_dict: dict, version: int) -> None:
         """A copy of the weights, loaded before the actor's next batch."""
-        copied = {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
+        copied = cpu_copy(state_dict)
         with self._lock:
             self._pending = (copied, version)
 

@@ -162,13 +162,10 @@ def build_rollouts(
 
         return RayRollouts(cfg, policy.state_dict(), version)
     envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs, cfg.vector_mode)
-    if cfg.async_actor:  # acting overlaps learning, on its own copy of the weights
-        actor = Actor(envs, copy.deepcopy(policy), device, cfg.precision)
-        actor.set_weights(None, version)
-        return ThreadedRollouts(actor, rng)
-    actor = Actor(envs, policy, device, cfg.precision)
+    # a thread ahead acts on its own copy of the weights; in process, on the learner's module
+    actor = Actor(envs, copy.deepcopy(policy) if cfg.async_actor else policy, device, cfg.precision)
     actor.set_weights(None, version)
-    return LocalRollouts(actor, rng)
+    return (ThreadedRollouts if cfg.async_actor else LocalRollouts)(actor, rng)
 
 
 class LoadedPolicy(NamedTuple):

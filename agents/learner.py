@@ -46,10 +46,6 @@ class PolicyLearner:
         lr = c.lr if c.lr_final < 0 else c.lr + p * (c.lr_final - c.lr)
         return lr, c.ent_coef + p * (c.ent_coef_final - c.ent_coef)
 
-    def weights(self) -> dict:
-        """The policy's state dict (what actors in other processes load)."""
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.policy.state_dict().items()}
-
     def update(self, rollout: Rollout, rewards: np.ndarray, progress: float = 0.0) -> dict:
         """One gradient step.
 

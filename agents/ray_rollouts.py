@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.actor import Actor, Rollout, draw_seeds
+from agents.actor import Actor, Rollout, cpu_copy, draw_seeds
 from agents.config import TrainConfig
 
 __all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
@@ -110,7 +110,7 @@ class RayRollouts:
             )(RolloutWorker)
             self.workers = [worker.remote(cfg.to_dict(), i) for i in range(rc.num_actors)]
             self.weights_every = rc.weights_every
-            self.weights, self.version = ray.put(_cpu(state_dict)), version
+            self.weights, self.version = ray.put(cpu_copy(state_dict)), version
             self.sent = [-1] * rc.num_actors  # the version each worker last received
             self.max_restarts, self.restarts = rc.actor_restarts, 0
             self.deaths = [0] * rc.num_actors
@@ -179,7 +179,7 @@ class RayRollouts:
         to the workers that just returned a batch, which then act again; the others get them
         when they next return."""
         if version - self.version >= self.weights_every:
-            self.weights, self.version = self.ray.put(_cpu(state_dict)), version
+            self.weights, self.version = self.ray.put(cpu_copy(state_dict)), version
         self._relaunch()
 
     def worker_pids(self) -> list[int]:
@@ -199,8 +199,3 @@ def _worker_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     return {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONPATH": path}
-
-
-def _cpu(state_dict: dict) -> dict:
-    """A CPU copy (workers run on the CPU; the learner may be on a GPU)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
