@@ -2,8 +2,13 @@
 
 Writes into ``--out``: ``metrics.json`` (held-out L2 and PSNR for conditional agents, beside the
 blank canvas's L2 to the same targets), ``samples.png`` (targets beside their reconstructions),
-``episode.gif`` and ``programs.json`` (the env's own programs: strokes or scene objects), plus
-``programs/episode_NNN.svg`` for painting envs.
+``episode.gif``, ``programs.json`` (the env's own programs: strokes or scene objects), plus
+``programs/episode_NNN.svg`` for painting envs, and the arrays ``canvases.npy`` (the final
+canvases, ``uint8 (episodes, H, W, C)``) and ``targets.npy`` (when there are targets), for
+metrics of your own.
+
+The episodes are the benchmark's held-out ones (:mod:`spiral_envs.benchmark`): the ``test``
+split, episode ``i`` reset with seed ``--seed + i`` (default ``EVAL_SEED``, 1000000).
 
 Usage::
 
@@ -26,13 +31,18 @@ from agents.actor import Actor, Rollout
 from agents.build import load_policy, make_envs, resolve_device, split_kwargs
 from agents.checkpoint import UnsafeCheckpointError
 from agents.logs import save_episode_gif, save_grid
-from agents.networks import PolicyNet
+from agents.networks import PolicyNet, as_tensor
+from spiral_envs.benchmark import EVAL_SEED
 from spiral_envs.rewards import l2_distance, psnr_of_l2
 
-__all__ = ["evaluate_checkpoint", "evaluate_policy", "image_metrics", "main"]
-
-#: Seed of the trainer's held-out evaluations (episode ``i`` is reset with ``seed + i``).
-EVAL_SEED = 10**6
+__all__ = [
+    "EVAL_SEED",
+    "AgentPolicy",
+    "evaluate_checkpoint",
+    "evaluate_policy",
+    "image_metrics",
+    "main",
+]
 
 
 def image_metrics(rollouts: list[Rollout], episodes: int) -> dict[str, float]:
@@ -86,6 +96,75 @@ def evaluate_policy(
     return image_metrics(rollouts, episodes), rollouts, programs[:episodes]
 
 
+class AgentPolicy:
+    """A trained agent as a batch policy for :func:`spiral_envs.benchmark.score`.
+
+    It keeps the recurrent state, the previous action and (unconditional) the noise of each env,
+    and starts them over where ``obs["step"] == 0``. Seeded like :func:`evaluate_checkpoint`
+    (``torch.manual_seed(seed)``), it samples the same actions on the same episodes::
+
+        agent = AgentPolicy.from_checkpoint("agents/pretrained/mnist_cond_wgan.pt")
+        score("SpiralPaint-MNIST-Cond-v0", agent, env_kwargs=agent.env_kwargs)
+    """
+
+    def __init__(
+        self,
+        policy: PolicyNet,
+        env_kwargs: dict | None = None,
+        device: torch.device | str = "cpu",
+        greedy: bool = False,
+        seed: int = EVAL_SEED,
+    ) -> None:
+        self.policy, self.device, self.greedy = policy.eval(), torch.device(device), greedy
+        self.env_kwargs = dict(env_kwargs or {})
+        self.state = self.prev = self.valid = self.noise = None
+        torch.manual_seed(seed)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, **kwargs) -> AgentPolicy:
+        loaded = load_policy(checkpoint, kwargs.get("device", "cpu"))
+        return cls(loaded.policy, loaded.config.env_kwargs, **kwargs)
+
+    @torch.no_grad()
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        pol, dev = self.policy, self.device
+        step = np.asarray(obs["step"]).reshape(-1).astype(np.int64)
+        if self.state is None or len(step) != self.prev.shape[0] or (step == 0).any():
+            self._start(len(step), torch.from_numpy(step == 0).to(dev))
+        target = obs.get("target")
+        out, self.state = pol.act(
+            as_tensor(obs["canvas"], dev),
+            None if target is None else as_tensor(target, dev),
+            as_tensor(step, dev),
+            self.prev,
+            self.valid,
+            self.noise,
+            self.state,
+            greedy=self.greedy,
+        )
+        self.prev, self.valid = out.actions, torch.ones(len(step), device=dev)
+        return out.actions.cpu().numpy()
+
+    def _start(self, b: int, new: torch.Tensor) -> None:
+        """Fresh state for the envs whose episode starts (all of them on a new batch size)."""
+        pol, dev = self.policy, self.device
+        if self.state is None or self.prev.shape[0] != b:
+            new = torch.ones(b, dtype=torch.bool, device=dev)
+            self.state = pol.initial_state(b, dev)
+            self.prev = torch.zeros(b, len(pol.spec), dtype=torch.long, device=dev)
+            self.valid = torch.zeros(b, device=dev)
+            if pol.noise_fc is not None:
+                self.noise = torch.randn(b, pol.cfg.noise_dim, device=dev)
+            return
+        fresh = pol.initial_state(b, dev)
+        self.state = tuple(torch.where(new[None, :, None], f, s) for f, s in zip(fresh, self.state))
+        self.prev = torch.where(new[:, None], torch.zeros_like(self.prev), self.prev)
+        self.valid = torch.where(new, torch.zeros_like(self.valid), self.valid)
+        if self.noise is not None:
+            drawn = torch.randn(self.noise.shape, device=dev)
+            self.noise = torch.where(new[:, None], drawn, self.noise)
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path | None = None,
@@ -93,7 +172,7 @@ def evaluate_checkpoint(
     split: str = "test",
     num_envs: int = 16,
     greedy: bool = False,
-    seed: int = 12345,
+    seed: int = EVAL_SEED,
     device: str = "cpu",
     svg_count: int = 16,
     env_kwargs: dict | None = None,
@@ -138,6 +217,9 @@ def write_outputs(
     targets = None
     if rollouts[0].targets is not None:
         targets = np.concatenate([r.targets for r in rollouts])[:episodes]
+    np.save(out / "canvases.npy", finals)
+    if targets is not None:
+        np.save(out / "targets.npy", targets)
     save_grid(out / "samples.png", finals, targets, n=min(24, len(finals)), per_row=6)
     r0 = rollouts[0]
     save_episode_gif(
@@ -169,7 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="dataset split of the targets (default test)")
     p.add_argument("--num_envs", type=int, default=16, help="envs acted in one batch")
     p.add_argument("--greedy", action="store_true", help="argmax sub-actions instead of sampling")
-    p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=EVAL_SEED,
+        help=f"episode i is reset with seed + i (default {EVAL_SEED}, the benchmark's)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument(
         "--env_kwargs",
@@ -211,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
     split = m["split"] or "no dataset split: held-out seeds"
     print(f"{m['env_id']} ({split}, {int(m['episodes'])} episodes): {shown}")
-    print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json")
+    print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json, *.npy")
     return 0
 
 

@@ -46,6 +46,7 @@ from agents.rewards import (  # noqa: E402
     stroke_penalties,
 )
 from spiral_envs.protocols import Discriminator  # noqa: E402
+from spiral_envs.rewards import l2_distance  # noqa: E402
 
 torch.set_num_threads(1)
 register_fake_env()
@@ -613,6 +614,11 @@ def test_train_and_eval_commands_smoke(tmp_path, capsys):
     assert 0 <= m["l2"] <= 1 and m["psnr"] > 0 and m["episodes"] == 6
     progs = json.loads((tmp_path / "ev" / "programs.json").read_text())["programs"]
     assert len(progs) == 6 and len(progs[0]["actions"]) == 4  # the fake env keeps no program
+    # the final canvases and targets as arrays: their L2 is the reported one
+    canvases = np.load(tmp_path / "ev" / "canvases.npy")
+    targets = np.load(tmp_path / "ev" / "targets.npy")
+    assert canvases.shape == targets.shape and canvases.shape[0] == 6 and canvases.dtype == np.uint8
+    assert abs(float(l2_distance(canvases, targets).mean()) - m["l2"]) < 1e-6
     assert m["blank_l2"] > m["l2"] * 0 and "blank canvas: l2=" in capsys.readouterr().out
     # a slim policy-only export evaluates the same
     from agents.checkpoint import export_policy

@@ -237,6 +237,11 @@ class PaintEnv(gym.Env):
         return self._painter
 
     @property
+    def canvas(self) -> np.ndarray:
+        """The current canvas, ``uint8 (canvas_size, canvas_size, channels)`` (a copy)."""
+        return self.painter.canvas()
+
+    @property
     def pen(self) -> tuple[float, float]:
         """The pen position ``(x, y)`` in canvas units."""
         return self._pen
