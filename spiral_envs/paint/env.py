@@ -59,7 +59,9 @@ class PaintEnv(gym.Env):
     | pressure  | pressure_levels | ``linspace(0.1, 1, pressure_levels)``; opacity ``(0.8+0.2p)p`` |
     | red, green, blue | color_levels each | ``linspace(0, 1, color_levels)`` (colour only) |
 
-    An action outside the space raises ``ValueError``.
+    An action outside the space raises ``ValueError``. For continuous actions (SAC, TD3) wrap the
+    env in :class:`spiral_envs.wrappers.ContinuousActions`: a ``Box(-1, 1, (7,), float32)`` (10
+    in colour), ``(x, y)`` per point.
 
     ## Observation Space
 
@@ -79,7 +81,10 @@ class PaintEnv(gym.Env):
 
     Always 0: SPIRAL's reward comes from a discriminator outside the environment. Wrap the env in
     :class:`spiral_envs.wrappers.DiscriminatorReward` or :class:`spiral_envs.wrappers.L2Reward`, or
-    compute rewards in batch in a trainer with :mod:`spiral_envs.rewards`.
+    compute rewards in batch in a trainer with :mod:`spiral_envs.rewards`. The benchmark ids have
+    the reward inside: ``SpiralBench-<Dataset>-Cond-v0`` is the conditional env in
+    ``L2Reward(mode="per_step", scale=10)``, and ``SpiralBench-<Dataset>-Cond-Box-v0`` adds
+    ``ContinuousActions`` (:data:`spiral_envs.BENCH_IDS`).
 
     ``info`` holds ``strokes`` (paint steps so far) and ``disjoint_strokes`` (paint steps that
     start a new connected sequence: the first paint, and each paint after a move), and, at the

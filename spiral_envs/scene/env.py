@@ -62,7 +62,9 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     and half height ``0.8 s``; upright capsule of radius ``0.6 s`` and half length ``s``.
 
     Objects rest on the floor at the centre of their cell; they may intersect. An invalid action
-    raises ``ValueError`` naming the component and its range.
+    raises ``ValueError`` naming the component and its range. For continuous actions (SAC, TD3)
+    wrap the env in :class:`spiral_envs.wrappers.ContinuousActions`: a ``Box(-1, 1, (8,),
+    float32)``, the position as ``(x, y)``.
 
     ## Observation Space
 
@@ -79,7 +81,11 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     ## Rewards
 
     Always 0: the SPIRAL reward comes from a discriminator, added by a reward wrapper
-    (``DiscriminatorReward``, ``L2Reward``) or by the trainer.
+    (``DiscriminatorReward``, ``L2Reward``, ``SimilarityReward``) or by the trainer. Pixel L2 and
+    the critic taught agents to place nothing; the change similarity
+    (:class:`spiral_envs.wrappers.SimilarityReward`) learns. The benchmark id
+    ``SpiralBench-Scene-Cond-v0`` is the conditional env in ``SimilarityReward(mode="per_step")``,
+    and ``SpiralBench-Scene-Cond-Box-v0`` adds ``ContinuousActions``.
 
     ## Starting State
 
