@@ -73,10 +73,11 @@ class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     (conditional SPIRAL); otherwise ``targets=None``.
 
     The spec records the discriminator object itself, not a copy (a learned critic keeps
-    learning, and copying one costs memory): ``gym.make(env.spec)``, ``copy.deepcopy`` and
-    pickling rebuild the wrapper with it, but ``env.spec.to_json()`` raises ``TypeError: Object
-    of type ... is not JSON serializable``, since JSON cannot hold a Python object. Rebuild such
-    a wrapper in code. :class:`L2Reward` and :class:`SimilarityReward` record only JSON values.
+    learning, and copying one costs memory), so ``gym.make(env.spec)`` rebuilds the wrapper
+    around that very critic (a Gymnasium wrapper put on top deep-copies the spec, critic
+    included). ``env.spec.to_json()`` then raises ``TypeError: Object of type ... is not JSON
+    serializable``: JSON cannot hold a Python object, so rebuild such a wrapper in code.
+    :class:`L2Reward` and :class:`SimilarityReward` record only JSON values.
 
     Example:
         >>> import gymnasium as gym
