@@ -2,22 +2,21 @@
 
 Thin time-major wrappers over the pure functions of :mod:`spiral_envs.rewards` (the same math
 the per-env wrappers use), for whole batches of episodes: the trainer scores the canvases of a
-batch with one discriminator call.
+batch with one discriminator call. :func:`change_similarity` is re-exported from there.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from agents.config import REWARD_MODE_ALIASES, RewardConfig
 from spiral_envs.actions import ActionSpec
 from spiral_envs.protocols import Discriminator
 from spiral_envs.rewards import (
+    SIMILARITY_SIGMAS,
+    change_similarity,
     empty_canvas_penalty,
     final_step_rewards,
     l2_distance,
@@ -39,9 +38,6 @@ __all__ = [
     "score_rewards",
     "stroke_penalties",
 ]
-
-#: Blur scales (Gaussian sigma, in pixels) of :func:`change_similarity`; 0 is the image itself.
-SIMILARITY_SIGMAS: tuple[float, ...] = (0.0, 2.0, 4.0)
 
 
 def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
@@ -88,79 +84,6 @@ def stroke_penalties(
     if blank_penalty:
         pen[-1] += empty_canvas_penalty(final_canvases, blank_penalty)
     return pen.astype(np.float32)
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, H, W)``, zero padding, taps out to 3 sigma."""
-    if sigma <= 0:
-        return x
-    r = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
-
-
-@torch.no_grad()
-def change_similarity(
-    canvases: np.ndarray,
-    targets: np.ndarray,
-    blanks: np.ndarray,
-    sigmas: tuple[float, ...] = SIMILARITY_SIGMAS,
-) -> np.ndarray:
-    """How well what the agent changed matches what the target changes, in ``[-1, 1]``.
-
-    The cosine similarity of the two changes from the blank canvas, ``canvas - blank`` and
-    ``target - blank`` (signed, per pixel and channel), averaged over Gaussian blurs of
-    ``sigmas`` pixels. 1 when the canvas equals the target; 0 for the blank canvas (nothing
-    changed); the blurred terms give partial credit to a mark near, rather than on, the target's,
-    so a reconstruction reward built on it is dense where pixel L2 is sparse (the 3D scenes:
-    objects of a few pixels, and an object placed off target costs as much L2 as it can gain).
-    Unlike L2 it does not score the blank canvas above a wrong mark: a first mark anywhere near
-    the target's changes scores above nothing.
-
-    Args:
-        canvases, targets, blanks: ``uint8 (..., H, W, C)``, broadcastable against each other
-            (``blanks``: the canvas each episode started from). The target's change
-            (``targets - blanks``) is blurred at its own leading shape, so a target shared by many
-            canvases (every step of an episode) is blurred once.
-        sigmas: Blur scales in pixels (0: no blur).
-
-    Returns:
-        ``float32`` of the broadcast leading shape (``(N,)`` for ``(N, H, W, C)`` inputs).
-
-    Example:
-        >>> import numpy as np
-        >>> blank = np.full((1, 16, 16, 3), 200, np.uint8)
-        >>> target = blank.copy(); target[:, 4:8, 4:8] = 0
-        >>> near = blank.copy(); near[:, 5:9, 5:9] = 0
-        >>> far = blank.copy(); far[:, 10:14, 10:14] = 0
-        >>> [round(float(change_similarity(c, target, blank)[0]), 2) for c in (target, blank)]
-        [1.0, 0.0]
-        >>> bool(change_similarity(near, target, blank) > change_similarity(far, target, blank))
-        True
-    """
-    if not sigmas:
-        raise ValueError("sigmas is empty: accepted one or more blur scales (0: no blur)")
-    to = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32))  # noqa: E731
-    canvases, targets, blanks = to(canvases), to(targets), to(blanks)
-    image = torch.broadcast_shapes(canvases.shape, targets.shape, blanks.shape)[-3:]
-    a = (canvases - blanks) / 255.0  # what the agent changed
-    b = (targets - blanks) / 255.0  # what the target changes: not broadcast over the canvases
-    a, b = a.expand(*a.shape[:-3], *image), b.expand(*b.shape[:-3], *image)
-
-    def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        flat = x.reshape(-1, *x.shape[-3:]).movedim(-1, -3)
-        return _gaussian_blur(flat, sigma).movedim(-3, -1).reshape(x.shape)
-
-    out = 0.0
-    for s in sigmas:
-        ab, bb = blur(a, s), blur(b, s)
-        num = (ab * bb).sum((-3, -2, -1))
-        den = (ab.square().sum((-3, -2, -1)) * bb.square().sum((-3, -2, -1))).sqrt()
-        out = out + torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
-    return (out / len(sigmas)).numpy().astype(np.float32)
 
 
 def _critic_scores(canvases: np.ndarray, targets: np.ndarray | None, critic) -> np.ndarray:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["IntegerTypeError", "check_int"]
+__all__ = ["MAX_EPISODE_LENGTH", "IntegerTypeError", "check_int"]
+
+#: The longest episode an env accepts: the ``step`` observation is uint8. (An int32 ``step`` made
+#: ``gymnasium.wrappers.FlattenObservation`` turn the uint8 images into int32.)
+MAX_EPISODE_LENGTH = 255
 
 
 class IntegerTypeError(TypeError, ValueError):

@@ -1,10 +1,28 @@
-"""The registry table of spiral-gym environment ids, registered on ``import spiral_envs``."""
+"""The registry table of spiral-gym environment ids, registered on ``import spiral_envs``.
+
+:data:`ENV_IDS` are the environments themselves (reward 0; a reward wrapper or a trainer adds
+it). :data:`BENCH_IDS` are the benchmark tasks: each conditional env with its benchmark reward
+already applied (Gymnasium's ``additional_wrappers``, so ``env.spec`` says so and round-trips
+through JSON), and a ``-Box`` twin with continuous actions:
+
+* ``SpiralBench-<Dataset>-Cond-v0``: ``SpiralPaint-<Dataset>-Cond-v0`` in
+  ``L2Reward(mode="per_step", scale=10)``;
+* ``SpiralBench-Scene-Cond-v0``: ``SpiralMuJoCo-Scene-Cond-v0`` in
+  ``SimilarityReward(mode="per_step")`` (pixel L2 taught scene agents to place nothing);
+* ``SpiralBench-...-Cond-Box-v0``: the same, then ``ContinuousActions()``.
+
+``<Dataset>`` is MNIST, Omniglot, CelebA or Faces. The reward sits inside the env, so a
+library's episode monitor (stable-baselines3's ``Monitor`` in ``make_vec_env``) logs it.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
-__all__ = ["ENV_IDS", "PAINT_IDS", "SCENE_IDS", "register_envs"]
+from spiral_envs.rewards import SIMILARITY_SIGMAS
+
+__all__ = ["BENCH_IDS", "ENV_IDS", "PAINT_IDS", "SCENE_IDS", "register_envs"]
 
 _PAINT = "spiral_envs.paint.env:PaintEnv"
 _SCENE = "spiral_envs.scene.env:SceneEnv"
@@ -36,8 +54,37 @@ SCENE_IDS: tuple[str, ...] = ("SpiralMuJoCo-Scene-v0", "SpiralMuJoCo-Scene-Cond-
 ENV_IDS: tuple[str, ...] = tuple(_TABLE)
 
 
+def _wrapper(name: str, **kwargs) -> WrapperSpec:
+    """The spec of a :mod:`spiral_envs.wrappers` wrapper: what its ``env.spec`` records."""
+    return WrapperSpec(name=name, entry_point=f"spiral_envs.wrappers:{name}", kwargs=kwargs)
+
+
+#: Per-step L2 rewards of an MNIST episode sum to about 0.1 (blank minus final L2); 10 brings
+#: them to O(1), as the L2 runs of ``benchmarks/learning.py`` (``--reward_scale 10``).
+BENCH_L2_SCALE = 10.0
+
+#: benchmark id -> (env id, wrappers applied by ``gym.make``).
+_BENCH: dict[str, tuple[str, tuple[WrapperSpec, ...]]] = {}
+_REWARDS = {
+    f"SpiralPaint-{_name}-Cond-v0": (
+        _name,
+        _wrapper("L2Reward", mode="per_step", scale=BENCH_L2_SCALE),
+    )
+    for _name in ("MNIST", "Omniglot", "CelebA", "Faces")
+}
+_REWARDS["SpiralMuJoCo-Scene-Cond-v0"] = (
+    "Scene",
+    _wrapper("SimilarityReward", mode="per_step", scale=1.0, sigmas=list(SIMILARITY_SIGMAS)),
+)
+for _env_id, (_name, _reward) in _REWARDS.items():
+    _BENCH[f"SpiralBench-{_name}-Cond-v0"] = (_env_id, (_reward,))
+    _BENCH[f"SpiralBench-{_name}-Cond-Box-v0"] = (_env_id, (_reward, _wrapper("ContinuousActions")))
+
+BENCH_IDS: tuple[str, ...] = tuple(_BENCH)
+
+
 def register_envs() -> None:
-    """Registers every id of the table (idempotent)."""
+    """Registers every id of the tables (idempotent)."""
     for env_id, (entry_point, kwargs) in _TABLE.items():
         if env_id not in gym.registry:
             gym.register(
@@ -45,4 +92,14 @@ def register_envs() -> None:
                 entry_point=entry_point,
                 vector_entry_point=_VECTOR[entry_point],
                 kwargs=dict(kwargs),
+            )
+    for bench_id, (env_id, wrappers) in _BENCH.items():
+        if bench_id not in gym.registry:
+            entry_point, kwargs = _TABLE[env_id]
+            # No vector entry point: it cannot apply wrappers, and make_vec would pick it.
+            gym.register(
+                id=bench_id,
+                entry_point=entry_point,
+                kwargs=dict(kwargs),
+                additional_wrappers=wrappers,
             )

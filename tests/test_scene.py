@@ -117,7 +117,7 @@ def test_seeded_determinism_two_instances(env_id):
 def test_episode_and_fresh_arrays():
     env = gym.make("SpiralMuJoCo-Scene-Cond-v0", episode_length=3, max_objects=3)
     obs0, _ = env.reset(seed=0)
-    assert obs0["step"].dtype == np.int32 and obs0["step"][0] == 0
+    assert obs0["step"].dtype == np.uint8 and obs0["step"][0] == 0
     seen = [obs0]
     for t, a in enumerate(_random_actions(3, seed=1), start=1):
         a[0] = 1
@@ -319,6 +319,7 @@ def test_pixel_l2():
         ({"canvas_size": -3}, "canvas_size"),
         ({"render_size": 0}, "render_size"),
         ({"episode_length": 0}, "episode_length"),
+        ({"episode_length": 256}, "episode_length"),
         ({"max_objects": 6}, "max_objects"),
         ({"min_objects": 3, "max_objects": 2}, "min_objects"),
         ({"conditional": "yes"}, "conditional"),

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from spiral_envs._validate import check_int
+from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 from spiral_envs.datasets import load_dataset
 from spiral_envs.paint.painter import CairoPainter, render_program
@@ -59,7 +59,9 @@ class PaintEnv(gym.Env):
     | pressure  | pressure_levels | ``linspace(0.1, 1, pressure_levels)``; opacity ``(0.8+0.2p)p`` |
     | red, green, blue | color_levels each | ``linspace(0, 1, color_levels)`` (colour only) |
 
-    An action outside the space raises ``ValueError``.
+    An action outside the space raises ``ValueError``. For continuous actions (SAC, TD3) wrap the
+    env in :class:`spiral_envs.wrappers.ContinuousActions`: a ``Box(-1, 1, (7,), float32)`` (10
+    in colour), ``(x, y)`` per point.
 
     ## Observation Space
 
@@ -69,7 +71,9 @@ class PaintEnv(gym.Env):
       is 1 for greyscale datasets and 3 for colour ones;
     * ``target``: the same shape, the image to reproduce (conditional variant only), in the same
       ink convention;
-    * ``step``: ``int32 (1,)``, the number of steps taken so far.
+    * ``step``: ``uint8 (1,)``, the number of steps taken so far. uint8 like the images, so
+      ``gymnasium.wrappers.FlattenObservation`` gives a uint8 vector (Gymnasium flattens to the
+      widest dtype of the entries).
 
     Every returned array is fresh: nothing is shared between steps or with the renderer.
 
@@ -77,7 +81,10 @@ class PaintEnv(gym.Env):
 
     Always 0: SPIRAL's reward comes from a discriminator outside the environment. Wrap the env in
     :class:`spiral_envs.wrappers.DiscriminatorReward` or :class:`spiral_envs.wrappers.L2Reward`, or
-    compute rewards in batch in a trainer with :mod:`spiral_envs.rewards`.
+    compute rewards in batch in a trainer with :mod:`spiral_envs.rewards`. The benchmark ids have
+    the reward inside: ``SpiralBench-<Dataset>-Cond-v0`` is the conditional env in
+    ``L2Reward(mode="per_step", scale=10)``, and ``SpiralBench-<Dataset>-Cond-Box-v0`` adds
+    ``ContinuousActions`` (:data:`spiral_envs.BENCH_IDS`).
 
     ``info`` holds ``strokes`` (paint steps so far) and ``disjoint_strokes`` (paint steps that
     start a new connected sequence: the first paint, and each paint after a move), and, at the
@@ -103,9 +110,10 @@ class PaintEnv(gym.Env):
     * ``data_dir``: where the dataset files are; default ``$SPIRAL_DATA_DIR``, then the cache
       (``spiral-download`` puts files there), then the small subsets shipped with the package
       (not for CelebA, whose licence forbids it). :attr:`data_source` says which was used.
-    * ``canvas_size`` (64), ``grid`` (32), ``episode_length`` (20). Grid point ``i`` (per axis)
-      is at pixel ``canvas_size * i / grid``; when ``canvas_size`` is not a multiple of ``grid``
-      (e.g. 63 with 32) the points fall between pixels: that works, and says so with a warning.
+    * ``canvas_size`` (64), ``grid`` (32), ``episode_length`` (20, at most 255). Grid point ``i``
+      (per axis) is at pixel ``canvas_size * i / grid``; when ``canvas_size`` is not a multiple
+      of ``grid`` (e.g. 63 with 32) the points fall between pixels: that works, and says so with a
+      warning.
     * ``brush_sizes``: radii in pixels, default ``(1, 2, 4, 8, 12, 24)`` as the original.
     * ``pressure_levels`` (10), ``color`` (default: by dataset), ``color_levels`` (20).
     * ``render_mode``: ``None`` (default, as ``gym.make`` passes it) or ``"rgb_array"``, which
@@ -116,7 +124,8 @@ class PaintEnv(gym.Env):
 
     * v0: initial version. Differences from the original release: episodes have
       ``episode_length`` actions (the release counted 20 as 19), and a move stores the new pen
-      position as (x, y) (the release stored (y, y)).
+      position as (x, y) (the release stored (y, y)). The ``step`` observation is uint8 (it was
+      int32 before the benchmark ids), hence ``episode_length`` <= 255.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -141,7 +150,8 @@ class PaintEnv(gym.Env):
             raise ValueError(f"unknown dataset {dataset!r}: accepted {sorted(DATASETS)}")
         self.canvas_size = check_int("canvas_size", canvas_size, 8, 4096)
         self.grid = check_int("grid", grid, 2, self.canvas_size)
-        self.episode_length = check_int("episode_length", episode_length, 1)
+        # at most 255: ``step`` is uint8, so a flattened observation stays uint8 as the images
+        self.episode_length = check_int("episode_length", episode_length, 1, MAX_EPISODE_LENGTH)
         pressure_levels = check_int("pressure_levels", pressure_levels, 1)
         color_levels = check_int("color_levels", color_levels, 2)
         self.render_size = check_int("render_size", render_size, 8, 4096)
@@ -209,7 +219,7 @@ class PaintEnv(gym.Env):
         obs = {"canvas": image}
         if self.conditional:
             obs["target"] = image
-        obs["step"] = spaces.Box(0, self.episode_length, (1,), np.int32)
+        obs["step"] = spaces.Box(0, self.episode_length, (1,), np.uint8)
         self.observation_space = spaces.Dict(obs)
 
         self._painter: CairoPainter | None = None
@@ -320,7 +330,7 @@ class PaintEnv(gym.Env):
         obs = {"canvas": canvas}
         if self.conditional:
             obs["target"] = self.target.copy()
-        obs["step"] = np.array([self._t], dtype=np.int32)
+        obs["step"] = np.array([self._t], dtype=np.uint8)
         return obs
 
     def _info(self, final: bool, canvas: np.ndarray | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from spiral_envs._validate import check_int
+from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int
 from spiral_envs.actions import ActionSpec
 from spiral_envs.scene.generator import SceneDataset, sample_scene
 from spiral_envs.scene.gl import select_gl_backend
@@ -62,7 +62,9 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     and half height ``0.8 s``; upright capsule of radius ``0.6 s`` and half length ``s``.
 
     Objects rest on the floor at the centre of their cell; they may intersect. An invalid action
-    raises ``ValueError`` naming the component and its range.
+    raises ``ValueError`` naming the component and its range. For continuous actions (SAC, TD3)
+    wrap the env in :class:`spiral_envs.wrappers.ContinuousActions`: a ``Box(-1, 1, (8,),
+    float32)``, the position as ``(x, y)``.
 
     ## Observation Space
 
@@ -71,14 +73,19 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
     * ``canvas``: ``Box(0, 255, (canvas_size, canvas_size, 3), uint8)``, the scene so far as the
       agent's camera sees it (no shadows, no multisampling);
     * ``target``: the same, the target scene (conditional env only);
-    * ``step``: ``Box(0, episode_length, (1,), int32)``, the number of steps taken.
+    * ``step``: ``Box(0, episode_length, (1,), uint8)``, the number of steps taken (uint8 like
+      the images, so ``gymnasium.wrappers.FlattenObservation`` gives a uint8 vector).
 
     Every returned array is fresh (no memory shared between steps or with the renderer).
 
     ## Rewards
 
     Always 0: the SPIRAL reward comes from a discriminator, added by a reward wrapper
-    (``DiscriminatorReward``, ``L2Reward``) or by the trainer.
+    (``DiscriminatorReward``, ``L2Reward``, ``SimilarityReward``) or by the trainer. Pixel L2 and
+    the critic taught agents to place nothing; the change similarity
+    (:class:`spiral_envs.wrappers.SimilarityReward`) learns. The benchmark id
+    ``SpiralBench-Scene-Cond-v0`` is the conditional env in ``SimilarityReward(mode="per_step")``,
+    and ``SpiralBench-Scene-Cond-Box-v0`` adds ``ContinuousActions``.
 
     ## Starting State
 
@@ -115,7 +122,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     * ``conditional`` (bool, default ``False``): put the target in the observation.
     * ``canvas_size`` (int, default 64): observation height and width in pixels.
-    * ``episode_length`` (int, default 5): steps per episode, hence the most objects.
+    * ``episode_length`` (int, default 5, at most 255): steps per episode, hence the most objects.
     * ``min_objects``, ``max_objects`` (int, default 1 and 5): object count of the targets,
       ``0 <= min_objects <= max_objects <= episode_length``.
     * ``allow_overlap`` (bool, default ``False``): let target objects overlap.
@@ -129,7 +136,8 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version. The ``step`` observation is uint8 (it was int32 before the benchmark
+      ids), hence ``episode_length`` <= 255.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -151,7 +159,8 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         self.conditional = bool(conditional)
         self.allow_overlap = bool(allow_overlap)
         self.canvas_size = check_int("canvas_size", canvas_size, 1)
-        self.episode_length = check_int("episode_length", episode_length, 1)
+        # at most 255: ``step`` is uint8, so a flattened observation stays uint8 as the images
+        self.episode_length = check_int("episode_length", episode_length, 1, MAX_EPISODE_LENGTH)
         self.render_size = check_int("render_size", render_size, 1)
         min_objects = check_int("min_objects", min_objects, 0)
         max_objects = check_int("max_objects", max_objects, 0)
@@ -182,7 +191,7 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         obs = {"canvas": image}
         if self.conditional:
             obs["target"] = spaces.Box(0, 255, image.shape, np.uint8)
-        obs["step"] = spaces.Box(0, self.episode_length, (1,), np.int32)
+        obs["step"] = spaces.Box(0, self.episode_length, (1,), np.uint8)
         self.observation_space = spaces.Dict(obs)
 
         # Choose the GL backend now (a subprocess probe, no GL state here) so that it fails early
@@ -305,5 +314,5 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         obs = {"canvas": self._canvas.copy()}
         if self.conditional:
             obs["target"] = self._target.copy()
-        obs["step"] = np.array([self._t], dtype=np.int32)
+        obs["step"] = np.array([self._t], dtype=np.uint8)
         return obs
