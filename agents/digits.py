@@ -28,7 +28,9 @@ __all__ = [
     "CLASSIFIER",
     "DigitNet",
     "class_histogram",
+    "digit_scores",
     "frechet_distance",
+    "is_digit_generator",
     "load_classifier",
     "sample_scores",
     "train_classifier",
@@ -52,7 +54,9 @@ class DigitNet(nn.Module):
             nn.Conv2d(64, 64, 3, stride=2, padding=1),
             nn.ReLU(),
         )
-        self.features = nn.Sequential(nn.Flatten(), nn.Linear(64 * (size // 8) ** 2, 128), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * (size // 8) ** 2, 128), nn.ReLU()
+        )
         self.head = nn.Linear(128, 10)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -125,8 +129,29 @@ def sample_scores(net: DigitNet, samples: np.ndarray, reference: np.ndarray) -> 
     }
 
 
+def is_digit_generator(env_id: str) -> bool:
+    """Whether ``env_id`` is an unconditional MNIST env, whose samples these scores are for."""
+    import gymnasium as gym
+
+    kwargs = gym.spec(env_id).kwargs
+    return kwargs.get("dataset") == "mnist" and not kwargs.get("conditional", False)
+
+
+def digit_scores(samples: np.ndarray, env_id: str, env_kwargs: dict) -> dict:
+    """:func:`sample_scores` of final canvases against the held-out digits of the env's test
+    split (its whole test set), with the shipped classifier."""
+    import gymnasium as gym
+
+    env = gym.make(env_id, **{**env_kwargs, "split": "test"})
+    reference = env.unwrapped.dataset.images
+    env.close()
+    return sample_scores(load_classifier(), samples, reference)
+
+
 def load_classifier(path: str | Path = CLASSIFIER) -> DigitNet:
     """The shipped (or a given) classifier, in eval mode, on the CPU."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no digit classifier; train one: python -m agents.digits")
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = DigitNet(int(state["size"]))
     net.load_state_dict({k: v.float() for k, v in state["weights"].items()})

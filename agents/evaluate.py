@@ -30,6 +30,7 @@ import torch
 from agents.actor import Actor, Rollout
 from agents.build import load_policy, make_envs, resolve_device, split_kwargs
 from agents.checkpoint import UnsafeCheckpointError
+from agents.digits import digit_scores, is_digit_generator
 from agents.logs import save_episode_gif, save_grid
 from agents.networks import PolicyNet, as_tensor
 from spiral_envs.benchmark import EVAL_SEED
@@ -180,7 +181,9 @@ def evaluate_checkpoint(
     """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs.
 
     Returns:
-        The metrics: ``l2``, ``psnr`` and ``blank_l2`` (when targets are known), ``episodes``.
+        The metrics: ``l2``, ``psnr`` and ``blank_l2`` (when targets are known), ``episodes``;
+        for unconditional MNIST agents the digit scores of :func:`agents.digits.digit_scores`
+        (``sample_fd``, ``class_fractions``, ``min_class_fraction``).
     """
     dev = resolve_device(device)
     loaded = load_policy(checkpoint, dev, env_kwargs)
@@ -202,6 +205,9 @@ def evaluate_checkpoint(
         "train_frames": loaded.frames,
         **metrics,
     }
+    if is_digit_generator(cfg.env_id):
+        finals = np.concatenate([r.canvases[-1] for r in rollouts])[:episodes]
+        metrics.update(digit_scores(finals, cfg.env_id, kw))
     if out_dir is not None:
         write_outputs(Path(out_dir), rollouts, programs, episodes, cfg.env_id, svg_count)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -296,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
     if "blank_l2" in m:
         shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
+    if "sample_fd" in m:
+        shown = (
+            f"digit Frechet distance {m['sample_fd']:.4g} to the test digits, predicted classes "
+            f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
+        )
     split = m["split"] or "no dataset split: held-out seeds"
     print(f"{m['env_id']} ({split}, {int(m['episodes'])} episodes): {shown}")
     print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json, *.npy")

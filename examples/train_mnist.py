@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--episodes", type=int, default=200, help="held-out evaluation episodes")
     a = p.parse_args(argv)
-    # the settings of benchmarks/learning_mnist.py: per-step rewards, gamma 0.8; L2
+    # the settings of benchmarks/learning.py: per-step rewards, gamma 0.8; L2
     # returns scaled to O(1) for the value head; two critic updates per policy update
     per_reward = {"l2": {"reward_scale": 10.0}, "discriminator": {"disc_updates": 2}}
     cfg = TrainConfig.from_dict(

@@ -184,8 +184,9 @@ def _play_batch(envs: gym.vector.VectorEnv, act: Policy, seeds: Sequence[int]) -
                 finals[i] = {k: v[i] for k, v in infos.items() if not k.startswith("_")}
     rows = []
     for i, info in enumerate(finals):
-        rows.append({**{k: float(info[k]) for k in ("l2", *SCORE_KEYS) if k in info},
-                     "blank_l2": blanks[i]})
+        rows.append(
+            {**{k: float(info[k]) for k in ("l2", *SCORE_KEYS) if k in info}, "blank_l2": blanks[i]}
+        )
     return rows
 
 

@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from agents.digits import (  # noqa: E402
-    CLASSIFIER,
     DigitNet,
     class_histogram,
     frechet_distance,
@@ -83,7 +82,6 @@ def test_classifier_learns_and_sample_scores_tell_samples_apart():
     assert other["min_class_fraction"] == 0.0
 
 
-@pytest.mark.skipif(not CLASSIFIER.is_file(), reason="the shipped classifier is not trained yet")
 def test_the_shipped_classifier_reads_the_shipped_digits():
     import gymnasium as gym
 
@@ -100,3 +98,26 @@ def test_the_shipped_classifier_reads_the_shipped_digits():
 
     _, predicted = features_and_classes(net, images)
     assert np.mean(predicted == labels) > 0.95
+
+
+def test_spiral_eval_scores_an_unconditional_mnist_agent_with_the_classifier(tmp_path):
+    import json
+
+    from fakes import small_cfg
+
+    from agents.evaluate import main as eval_main
+    from agents.train import train
+
+    run = tmp_path / "run"
+    train(small_cfg(run, env_id="SpiralPaint-MNIST-v0", num_envs=2, total_steps=40))
+    out = tmp_path / "eval"
+    assert eval_main([str(run / "checkpoint.pt"), "--episodes", "8", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sample_fd"] > 0 and len(m["class_fractions"]) == 10
+    assert sum(m["class_fractions"]) == pytest.approx(1, abs=1e-3)
+    assert np.load(out / "canvases.npy").shape == (8, 64, 64, 1)
+
+
+def test_a_missing_classifier_says_how_to_train_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m agents.digits"):
+        load_classifier(tmp_path / "none.pt")

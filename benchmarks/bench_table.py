@@ -1,0 +1,86 @@
+"""The baselines table from ``spiral-bench`` results: one row per (id, budget, agent).
+
+    python benchmarks/bench_table.py docs/bench_results > table.md
+
+Each row shows the number of seeds, the mean env steps and minutes of training, and mean ± sample
+standard deviation over seeds (± only with 2 seeds or more) of the held-out scores: L2 and PSNR
+for paint ids; for scenes pixel L2 and the recovery scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+AGENT_ORDER = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
+PAINT_COLUMNS = (("l2", "held-out L2", 4), ("psnr", "PSNR dB", 2))
+SCENE_COLUMNS = (
+    ("l2", "pixel L2", 4),
+    ("type_accuracy", "type acc.", 3),
+    ("color_accuracy", "colour acc.", 3),
+    ("position_accuracy", "position acc.", 3),
+    ("count_error", "count error", 2),
+)
+
+
+def budget_of(result: dict) -> str:
+    b = result["budget"]
+    if result["frames"] == 0:
+        return "untrained"
+    parts = [f"{b['steps']:,} steps"] if b["steps"] else []
+    return " / ".join(parts + ([f"{b['minutes']:g} min"] if b["minutes"] else []))
+
+
+def mean_spread(values: list[float], digits: int) -> str:
+    if not values:
+        return "-"
+    m = f"{statistics.fmean(values):.{digits}f}"
+    return m if len(values) < 2 else f"{m} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table(results: list[dict]) -> str:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        groups[(r["env_id"], budget_of(r), r["agent"])].append(r)
+    lines = []
+    for env_id in sorted({k[0] for k in groups}):
+        columns = SCENE_COLUMNS if "Scene" in env_id else PAINT_COLUMNS
+        lines += [f"\n**{env_id}**\n"]
+        head = ["budget", "agent", "seeds", "env steps", "train min"] + [c[1] for c in columns]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+        keys = [k for k in groups if k[0] == env_id]
+        keys.sort(key=lambda k: (k[1] != "untrained", k[1], AGENT_ORDER.index(k[2])))
+        for key in keys:
+            rs = groups[key]
+            row = [key[1], key[2], str(len(rs))]
+            row.append(f"{statistics.fmean(r['frames'] for r in rs):,.0f}")
+            row.append(f"{statistics.fmean(r['train_s'] for r in rs) / 60:.1f}")
+            for name, _, digits in columns:
+                vals = [r["score"][name] for r in rs if r["score"].get(name) is not None]
+                row.append(mean_spread(vals, digits))
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", nargs="+", help="folders or files of spiral-bench JSON results")
+    p.add_argument("--out", default=None, help="write the table here (default: print it)")
+    a = p.parse_args(argv)
+    files = []
+    for r in map(Path, a.results):
+        files += sorted(r.glob("*.json")) if r.is_dir() else [r]
+    if not files:
+        p.error(f"no JSON results in {', '.join(a.results)}")
+    text = table([json.loads(f.read_text()) for f in files])
+    if a.out:
+        Path(a.out).write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""The benchmark's score API and ``spiral-bench``: the numbers are the ones computed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import spiral_envs  # noqa: F401
+from spiral_envs.benchmark import EVAL_SEED, TracerPolicy, random_policy, score
+from spiral_envs.paint.scripted import ScriptedTracer
+from spiral_envs.rewards import l2_distance
+
+MNIST = "SpiralPaint-MNIST-Cond-v0"
+PRETRAINED = Path(__file__).resolve().parents[1] / "agents" / "pretrained"
+
+
+class Recording:
+    """Wraps a batch policy and keeps every batch of actions it returned."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.batches = policy, []
+
+    def __call__(self, obs):
+        a = np.asarray(self.policy(obs))
+        self.batches.append(a.copy())
+        return a
+
+
+def by_hand(env_id: str, episodes: int, act_of, **kwargs) -> tuple[list[float], list[float]]:
+    """Each held-out episode in its own env: (final L2s, blank L2s). ``act_of(i, t, obs)``."""
+    env = gym.make(env_id, split="test", **kwargs)
+    finals, blanks = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        blanks.append(float(l2_distance(obs["canvas"], obs["target"])))
+        t, done = 0, False
+        while not done:
+            obs, _, done, _, info = env.step(act_of(i, t, obs))
+            t += 1
+        finals.append(info["l2"])
+    env.close()
+    return finals, blanks
+
+
+def test_score_of_a_random_policy_is_the_l2_of_its_episodes_by_hand():
+    rec = Recording(random_policy(MNIST, seed=3))
+    s = score(MNIST, rec, episodes=10, num_envs=4)  # 3 batches, the last one cut to 10
+    assert s["episodes"] == 10 and s["seed"] == EVAL_SEED
+    batches = [rec.batches[b * 20 : (b + 1) * 20] for b in range(3)]  # 20 steps an episode
+
+    def replay(i, t, obs):
+        return batches[i // 4][t][i % 4]
+
+    finals, blanks = by_hand(MNIST, 10, replay)
+    assert s["l2"] == pytest.approx(np.mean(finals), rel=1e-6)
+    assert s["blank_l2"] == pytest.approx(np.mean(blanks), rel=1e-6)
+    psnr = np.mean([-10 * np.log10(x) for x in finals])
+    assert s["psnr"] == pytest.approx(psnr, rel=1e-5)
+    # the score does not depend on the batch size
+    rec2 = Recording(lambda obs: rec.batches[len(rec2.batches)])
+    assert score(MNIST, rec2, episodes=4, num_envs=4)["l2"] == pytest.approx(np.mean(finals[:4]))
+
+
+def test_score_of_the_scripted_tracer_matches_a_single_env_tracer():
+    s = score(MNIST, TracerPolicy(seed=0), episodes=3, num_envs=3)
+    env = gym.make(MNIST, split="test")
+    finals = []
+    for i in range(3):
+        tracer = ScriptedTracer(env, seed=i)
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        tracer.reset(obs["target"])
+        done = False
+        while not done:
+            obs, _, done, _, info = env.step(tracer.act(obs))
+        finals.append(info["l2"])
+    assert s["l2"] == pytest.approx(np.mean(finals), rel=1e-6)
+    assert s["l2"] < s["blank_l2"]
+
+
+def test_score_of_an_sb3_model_is_its_deterministic_l2_by_hand():
+    sb3 = pytest.importorskip("stable_baselines3")
+    bench = "SpiralBench-MNIST-Cond-v0"
+    model = sb3.PPO("MultiInputPolicy", gym.make(bench), n_steps=32, batch_size=32, seed=0)
+    model.learn(total_timesteps=32)
+    s = score(bench, model, episodes=3, num_envs=2)
+
+    def predict(i, t, obs):
+        return model.predict(obs, deterministic=True)[0]
+
+    finals, blanks = by_hand(bench, 3, predict)
+    assert s["l2"] == pytest.approx(np.mean(finals), rel=1e-6)
+    assert s["blank_l2"] == pytest.approx(np.mean(blanks), rel=1e-6)
+
+
+def test_score_of_scenes_has_the_recovery_scores():
+    s = score("SpiralMuJoCo-Scene-Cond-v0", random_policy("SpiralMuJoCo-Scene-Cond-v0"), 4)
+    for k in ("l2", "blank_l2", "type_accuracy", "color_accuracy", "count_error"):
+        assert s[k] is not None and np.isfinite(s[k]), k
+    assert 0 <= s["type_accuracy"] <= 1
+
+
+def test_score_rejects_bad_arguments_and_bad_policies():
+    with pytest.raises(ValueError, match="episodes"):
+        score(MNIST, random_policy(MNIST), episodes=0)
+    with pytest.raises(ValueError, match="expected a function"):
+        score(MNIST, object(), episodes=1)
+    with pytest.raises(ValueError, match="returned 1 actions for 2"):
+        score(MNIST, lambda obs: random_policy(MNIST)(obs)[:1], episodes=2, num_envs=2)
+
+
+def test_agent_policy_scores_what_spiral_eval_reports():
+    pytest.importorskip("torch")
+    from agents.evaluate import AgentPolicy, evaluate_checkpoint
+
+    ck = PRETRAINED / "mnist_cond_wgan.pt"
+    m = evaluate_checkpoint(ck, None, episodes=8, num_envs=4)
+    agent = AgentPolicy.from_checkpoint(ck)
+    s = score(MNIST, agent, episodes=8, num_envs=4, env_kwargs=agent.env_kwargs)
+    assert s["l2"] == pytest.approx(m["l2"], rel=1e-5) and s["l2"] < 0.6 * s["blank_l2"]
+
+
+def test_spiral_bench_writes_a_result_and_refuses_bad_runs(tmp_path, capsys):
+    from agents.bench import main
+
+    assert (
+        main(["--env_id", MNIST, "--agent", "tracer", "--episodes", "4", "--out", str(tmp_path)])
+        == 0
+    )
+    (path,) = tmp_path.glob("*.json")
+    assert path.name == f"{MNIST}__tracer__untrained__seed0.json"
+    res = json.loads(path.read_text())
+    assert res["score"]["episodes"] == 4 and res["score"]["l2"] < res["score"]["blank_l2"]
+    assert res["command"].startswith("spiral-bench --env_id") and res["environment"]["python"]
+    for argv, message in (
+        (["--env_id", "SpiralPaint-MNIST-v0", "--agent", "ppo"], "no benchmark id"),
+        (["--env_id", MNIST, "--agent", "ppo"], "give a budget"),
+        (["--env_id", "SpiralMuJoCo-Scene-Cond-v0", "--agent", "tracer"], "no scene version"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--out", str(tmp_path / "no")])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_spiral_bench_trains_sb3_and_the_spiral_agent_briefly(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from agents.bench import run
+
+    for agent in ("a2c", "sac", "spiral"):
+        res = run(MNIST, agent, steps=128, seed=0, episodes=2, threads=1, work_dir=tmp_path)
+        assert res["frames"] >= 128 and 0 < res["score"]["l2"] < 1, agent
+
+
+AGENT_CHECKPOINTS = sorted(p for p in PRETRAINED.glob("*.pt") if p.name != "mnist_classifier.pt")
+
+
+def test_every_shipped_agent_is_listed_in_the_pretrained_readme():
+    text = (PRETRAINED / "README.md").read_text()
+    assert AGENT_CHECKPOINTS and all(f"`{p.name}`" in text for p in AGENT_CHECKPOINTS)
+
+
+@pytest.mark.parametrize("checkpoint", AGENT_CHECKPOINTS, ids=lambda p: p.name)
+def test_spiral_eval_runs_on_every_shipped_agent(checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from agents.evaluate import main as eval_main
+
+    out = tmp_path / "eval"
+    assert (
+        eval_main([str(checkpoint), "--episodes", "4", "--num_envs", "4", "--out", str(out)]) == 0
+    )
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["episodes"] == 4 and np.isfinite(m["l2"])
+    if "blank_l2" in m:  # conditional paint agents beat a blank canvas even on 4 targets
+        assert m["l2"] < m["blank_l2"]
