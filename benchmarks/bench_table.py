@@ -16,9 +16,10 @@ from collections import defaultdict
 from pathlib import Path
 
 AGENT_ORDER = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
-PAINT_COLUMNS = (("l2", "held-out L2", 4), ("psnr", "PSNR dB", 2))
+PAINT_COLUMNS = (("l2", "held-out L2", 4), ("psnr", "PSNR dB", 2), ("blank_l2", "blank L2", 4))
 SCENE_COLUMNS = (
     ("l2", "pixel L2", 4),
+    ("blank_l2", "empty floor L2", 4),
     ("type_accuracy", "type acc.", 3),
     ("color_accuracy", "colour acc.", 3),
     ("position_accuracy", "position acc.", 3),

@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--env_kwargs", type=json.loads, default=BRUSHES)
     p.add_argument("--parallel", action="store_true", help="run the rewards at the same time")
     p.add_argument("--plot_only", action="store_true")
+    p.add_argument("--eval_only", action="store_true", help="score the runs already in --out")
     p.add_argument("--out", default="runs/learning")
     p.add_argument("extra", nargs="*", help="more spiral-train flags, after --")
     a = p.parse_args(argv)
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"plot: {path}")
         return res
     procs = []
-    for r in a.rewards:
+    for r in [] if a.eval_only else a.rewards:
         cmd = train_command(r, out, a)
         print(" ".join(cmd), flush=True)
         log = open(out / f"{r}.log", "w")
