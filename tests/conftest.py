@@ -75,3 +75,17 @@ def run_script(path: str, *args: object, timeout: float = 300) -> subprocess.Com
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result
+
+
+def learn_and_act(env, algo: str, total_timesteps: int, **kwargs) -> None:
+    """A stable-baselines3 smoke run: ``algo`` learns on ``env`` briefly, then one predicted
+    action is valid and steps the env (the env is closed)."""
+    import stable_baselines3 as sb3
+
+    model = getattr(sb3, algo)("MultiInputPolicy", env, seed=0, device="cpu", **kwargs)
+    model.learn(total_timesteps=total_timesteps)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
+    env.step(action)
+    env.close()

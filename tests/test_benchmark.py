@@ -176,3 +176,15 @@ def test_spiral_eval_runs_on_every_shipped_agent(checkpoint, tmp_path):
     assert m["episodes"] == 4 and np.isfinite(m["l2"])
     if "blank_l2" in m:  # conditional paint agents beat a blank canvas even on 4 targets
         assert m["l2"] < m["blank_l2"]
+
+
+def test_the_score_api_imports_neither_torch_nor_mujoco():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spiral_envs.benchmark; "
+        "print(sorted(m for m in ('torch', 'mujoco') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -17,6 +17,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import learn_and_act
 from gymnasium.envs.registration import EnvSpec
 
 import spiral_envs
@@ -158,19 +159,13 @@ def test_sb3_check_env_is_clean_on_the_box_ids(env_id, make_env):
 )
 @pytest.mark.parametrize("algo", ["SAC", "TD3", "PPO"])
 def test_sb3_continuous_algorithms_run_unchanged(algo, env_id):
-    sb3 = pytest.importorskip("stable_baselines3")
+    pytest.importorskip("stable_baselines3")
     env = gym.make(env_id)
     if algo == "PPO":
         kwargs = {"n_steps": 32, "batch_size": 8, "n_epochs": 1}
     else:
         kwargs = {"buffer_size": 200, "learning_starts": 32, "batch_size": 8}
-    model = getattr(sb3, algo)("MultiInputPolicy", env, seed=0, device="cpu", **kwargs)
-    model.learn(total_timesteps=64)
-    obs, _ = env.reset(seed=0)
-    action, _ = model.predict(obs, deterministic=True)
-    assert env.action_space.contains(action)
-    env.step(action)
-    env.close()
+    learn_and_act(env, algo, 64, **kwargs)
 
 
 def _episode_returns(vec, actions: list[np.ndarray]) -> list[tuple[float, float, dict]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-from conftest import PAINT_IDS, env_kwargs
+from conftest import PAINT_IDS, env_kwargs, learn_and_act
 
 import spiral_envs  # noqa: F401
 
@@ -18,12 +18,5 @@ def test_sb3_learns_without_changes(env_id, algo, celeba_dir):
 
     env = gym.make(env_id, **env_kwargs(env_id, celeba_dir))
     sb3_check_env(env, warn=True)
-    cls = getattr(sb3, algo)
     kwargs = {"n_steps": 16, "batch_size": 16} if algo == "PPO" else {"n_steps": 8}
-    model = cls("MultiInputPolicy", env, seed=0, device="cpu", **kwargs)
-    model.learn(total_timesteps=32)
-    obs, _ = env.reset(seed=0)
-    action, _ = model.predict(obs, deterministic=True)
-    assert env.action_space.contains(action)
-    env.step(action)
-    env.close()
+    learn_and_act(env, algo, 32, **kwargs)
