@@ -7,7 +7,6 @@ their envs, networks and learners here, each from its own part of the config.
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from agents.discriminator import DiscriminatorLearner
 from agents.networks import PolicyNet
 from spiral_envs.actions import ActionSpec
 from spiral_envs.protocols import ImageDataset
+from spiral_envs.registration import takes_split
 
 __all__ = [
     "EnvInfo",
@@ -94,11 +94,8 @@ def split_kwargs(env_id: str, env_kwargs: dict | None, split: str | None) -> dic
     """
     _register_envs()
     kw = dict(env_kwargs or {})
-    if split:
-        entry = gym.spec(env_id).entry_point
-        make = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-        if "split" in inspect.signature(make).parameters:
-            kw["split"] = split
+    if split and takes_split(env_id):
+        kw["split"] = split
     return kw
 
 

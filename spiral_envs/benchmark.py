@@ -37,6 +37,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from spiral_envs.registration import takes_split
 from spiral_envs.rewards import l2_distance, psnr_of_l2
 from spiral_envs.scene.scoring import SCORE_KEYS
 
@@ -100,7 +101,7 @@ def score(
     Raises:
         ValueError: On a bad ``episodes``/``num_envs``, or a policy whose actions the envs reject.
     """
-    paint = "dataset" in gym.spec(env_id).kwargs
+    paint = takes_split(env_id)
     if episodes is None:
         episodes = EVAL_EPISODES["paint" if paint else "scene"]
     if episodes < 1 or num_envs < 1:

@@ -17,12 +17,14 @@ library's episode monitor (stable-baselines3's ``Monitor`` in ``make_vec_env``) 
 
 from __future__ import annotations
 
+import inspect
+
 import gymnasium as gym
-from gymnasium.envs.registration import WrapperSpec
+from gymnasium.envs.registration import WrapperSpec, load_env_creator
 
 from spiral_envs.rewards import SIMILARITY_SIGMAS
 
-__all__ = ["BENCH_IDS", "ENV_IDS", "PAINT_IDS", "SCENE_IDS", "register_envs"]
+__all__ = ["BENCH_IDS", "ENV_IDS", "PAINT_IDS", "SCENE_IDS", "register_envs", "takes_split"]
 
 _PAINT = "spiral_envs.paint.env:PaintEnv"
 _SCENE = "spiral_envs.scene.env:SceneEnv"
@@ -103,3 +105,12 @@ def register_envs() -> None:
                 kwargs=dict(kwargs),
                 additional_wrappers=wrappers,
             )
+
+
+def takes_split(env_id: str) -> bool:
+    """Whether ``env_id``'s targets come from a dataset split (its constructor takes ``split``);
+    envs that generate their targets (scenes) have none: their held-out episodes are other
+    seeds."""
+    entry = gym.spec(env_id).entry_point
+    make = load_env_creator(entry) if isinstance(entry, str) else entry
+    return "split" in inspect.signature(make).parameters
