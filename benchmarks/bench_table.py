@@ -15,6 +15,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from spiral_envs.benchmark import SUITE
+
 AGENT_ORDER = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
 PAINT_COLUMNS = (("l2", "held-out L2", 4), ("psnr", "PSNR dB", 2), ("blank_l2", "blank L2", 4))
 SCENE_COLUMNS = (
@@ -35,6 +37,11 @@ def budget_of(result: dict) -> str:
     return " / ".join(parts + ([f"{b['minutes']:g} min"] if b["minutes"] else []))
 
 
+def _suite_order(env_id: str) -> tuple[int, str]:
+    """The suite's order (MNIST first), then any other id (CelebA) alphabetically."""
+    return (SUITE.index(env_id) if env_id in SUITE else len(SUITE), env_id)
+
+
 def mean_spread(values: list[float], digits: int) -> str:
     if not values:
         return "-"
@@ -47,7 +54,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         groups[(r["env_id"], budget_of(r), r["agent"])].append(r)
     lines = []
-    for env_id in sorted({k[0] for k in groups}):
+    for env_id in sorted({k[0] for k in groups}, key=_suite_order):
         columns = SCENE_COLUMNS if "Scene" in env_id else PAINT_COLUMNS
         lines += [f"\n**{env_id}**\n"]
         head = ["budget", "agent", "seeds", "env steps", "train min"] + [c[1] for c in columns]

@@ -8,6 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import run_script
 
 import spiral_envs  # noqa: F401
 from spiral_envs.benchmark import EVAL_SEED, TracerPolicy, random_policy, score
@@ -153,6 +154,41 @@ def test_spiral_bench_trains_sb3_and_the_spiral_agent_briefly(tmp_path):
     for agent in ("a2c", "sac", "spiral"):
         res = run(MNIST, agent, steps=128, seed=0, episodes=2, threads=1, work_dir=tmp_path)
         assert res["frames"] >= 128 and 0 < res["score"]["l2"] < 1, agent
+
+
+def _result(env_id: str, agent: str, seed: int, l2: float, steps: int = 250_000) -> dict:
+    score = {"l2": l2, "psnr": 10.0 + seed, "blank_l2": 0.11}
+    budget = {"steps": steps, "minutes": 0.0}
+    return {
+        "env_id": env_id,
+        "agent": agent,
+        "seed": seed,
+        "budget": budget,
+        "frames": steps,
+        "train_s": 60.0 * (seed + 1),
+        "score": score,
+    }
+
+
+def test_bench_table_reports_mean_and_sample_sd_over_seeds_in_suite_order(tmp_path):
+    for i, r in enumerate(
+        [
+            _result("SpiralMuJoCo-Scene-Cond-v0", "random", 0, 0.0133, steps=0),
+            _result(MNIST, "ppo", 0, 0.09),
+            _result(MNIST, "ppo", 1, 0.10),
+            _result(MNIST, "ppo", 2, 0.11),
+            _result(MNIST, "spiral", 0, 0.0654),
+        ]
+    ):
+        (tmp_path / f"{i}.json").write_text(json.dumps(r))
+    out = run_script("benchmarks/bench_table.py", tmp_path).stdout
+    assert out.index(MNIST) < out.index("SpiralMuJoCo-Scene-Cond-v0")  # the suite's order
+    ppo = next(line for line in out.splitlines() if "| ppo |" in line)
+    # mean 0.10, sample sd 0.01 over three seeds; 2 train minutes on average
+    assert "| 250,000 steps | ppo | 3 | 250,000 | 2.0 | 0.1000 ± 0.0100 | 11.00 ± 1.00 |" in ppo
+    spiral = next(line for line in out.splitlines() if "| spiral |" in line)
+    assert "| 0.0654 |" in spiral and "±" not in spiral  # one seed: no spread
+    assert "| untrained | random | 1 |" in out
 
 
 AGENT_CHECKPOINTS = sorted(p for p in PRETRAINED.glob("*.pt") if p.name != "mnist_classifier.pt")
