@@ -39,9 +39,15 @@ AGENTS = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
 SETTINGS: dict[str, dict[str, Any]] = {
     "a2c": {"n_envs": 16, "kwargs": {}},  # SB3 defaults: n_steps 5, lr 7e-4, gamma 0.99
     "ppo": {"n_envs": 8, "kwargs": {"n_steps": 128, "batch_size": 256, "n_epochs": 4}},
-    "sac": {
-        "n_envs": 4,
-        "kwargs": {"buffer_size": 100_000, "batch_size": 64, "learning_starts": 1_000},
+    "sac": {  # one gradient step per 32 env steps: at SB3's 1 per step, 250 k steps take hours
+        "n_envs": 8,
+        "kwargs": {
+            "buffer_size": 100_000,
+            "batch_size": 64,
+            "learning_starts": 1_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+        },
     },
     "spiral": {  # the MNIST settings of benchmarks/learning.py, at the benchmark reward
         "reward": "l2",
