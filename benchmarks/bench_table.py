@@ -1,6 +1,9 @@
 """The baselines table from ``spiral-bench`` results: one row per (id, budget, agent).
 
     python benchmarks/bench_table.py docs/bench_results > table.md
+    python benchmarks/bench_table.py docs/bench_results --into docs/benchmark.md
+    python benchmarks/bench_table.py docs/bench_results --into README.md \
+        --env_id SpiralPaint-MNIST-Cond-v0
 
 Each row shows the number of seeds, the mean env steps and minutes of training, and mean ± sample
 standard deviation over seeds (± only with 2 seeds or more) of the held-out scores: L2 and PSNR
@@ -49,6 +52,9 @@ def mean_spread(values: list[float], digits: int) -> str:
     return m if len(values) < 2 else f"{m} ± {statistics.stdev(values):.{digits}f}"
 
 
+BEGIN, END = "<!-- bench-table -->", "<!-- /bench-table -->"
+
+
 def table(results: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
@@ -74,20 +80,41 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
+def replace_block(text: str, table_md: str) -> str:
+    """``text`` with the lines between its ``BEGIN`` and ``END`` markers replaced by the table."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ValueError(f"needs one {BEGIN!r} line and, after it, one {END!r} line")
+    head, rest = text.split(BEGIN)
+    return f"{head}{BEGIN}\n\n{table_md}\n{END}{rest.split(END, 1)[1]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", nargs="+", help="folders or files of spiral-bench JSON results")
-    p.add_argument("--out", default=None, help="write the table here (default: print it)")
+    p.add_argument("--env_id", action="append", help="only these ids (repeatable; default: all)")
+    p.add_argument(
+        "--into",
+        default=None,
+        help=f"rewrite the table between the {BEGIN} and {END} lines of this file "
+        "(default: print it)",
+    )
     a = p.parse_args(argv)
     files = []
     for r in map(Path, a.results):
         files += sorted(r.glob("*.json")) if r.is_dir() else [r]
-    if not files:
-        p.error(f"no JSON results in {', '.join(a.results)}")
-    text = table([json.loads(f.read_text()) for f in files])
-    if a.out:
-        Path(a.out).write_text(text)
-    print(text, end="")
+    results = [json.loads(f.read_text()) for f in files]
+    results = [r for r in results if a.env_id is None or r["env_id"] in a.env_id]
+    if not results:
+        p.error(f"no JSON results for these ids in {', '.join(a.results)}")
+    text = table(results)
+    if a.into is None:
+        print(text, end="")
+        return 0
+    try:
+        Path(a.into).write_text(replace_block(Path(a.into).read_text(), text))
+    except (OSError, ValueError) as e:
+        p.error(f"{a.into}: {e}")
+    print(f"table of {len(results)} results written into {a.into}")
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -192,6 +194,22 @@ def test_bench_table_reports_mean_and_sample_sd_over_seeds_in_suite_order(tmp_pa
     spiral = next(line for line in out.splitlines() if "| spiral |" in line)
     assert "| 0.0654 |" in spiral and "±" not in spiral  # one seed: no spread
     assert "| untrained | random | 1 |" in out
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- bench-table -->\nold table\n<!-- /bench-table -->\nend\n")
+    run_script("benchmarks/bench_table.py", tmp_path, "--into", doc, "--env_id", MNIST)
+    text = doc.read_text()
+    assert text.startswith("intro\n<!-- bench-table -->\n") and text.endswith("-->\nend\n")
+    assert "old table" not in text and "| ppo |" in text and "Scene" not in text
+    doc.write_text("no markers\n")
+    bad = subprocess.run(
+        [sys.executable, "benchmarks/bench_table.py", str(tmp_path), "--into", str(doc)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert bad.returncode == 2 and "needs one '<!-- bench-table -->'" in bad.stderr
+    assert doc.read_text() == "no markers\n"  # nothing lost
 
 
 AGENT_CHECKPOINTS = sorted(p for p in PRETRAINED.glob("*.pt") if p.name != "mnist_classifier.pt")
