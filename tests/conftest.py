@@ -64,8 +64,11 @@ ALL_IDS = list(spiral_envs.ENV_IDS)
 PAINT_IDS = list(spiral_envs.PAINT_IDS)
 
 
-def run_script(path: str, *args: object, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs ``python <repo>/<path> args...`` from the repo root; fails with its stderr."""
+def run_script(
+    path: str, *args: object, timeout: float = 300, returncode: int = 0
+) -> subprocess.CompletedProcess:
+    """Runs ``python <repo>/<path> args...`` from the repo root; fails with its stderr unless it
+    exits with ``returncode``."""
     result = subprocess.run(
         [sys.executable, str(ROOT / path), *map(str, args)],
         capture_output=True,
@@ -73,7 +76,7 @@ def run_script(path: str, *args: object, timeout: float = 300) -> subprocess.Com
         timeout=timeout,
         cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == returncode, result.stderr[-2000:]
     return result
 
 

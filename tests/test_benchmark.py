@@ -202,13 +202,8 @@ def test_bench_table_reports_mean_and_sample_sd_over_seeds_in_suite_order(tmp_pa
     assert text.startswith("intro\n<!-- bench-table -->\n") and text.endswith("-->\nend\n")
     assert "old table" not in text and "| ppo |" in text and "Scene" not in text
     doc.write_text("no markers\n")
-    bad = subprocess.run(
-        [sys.executable, "benchmarks/bench_table.py", str(tmp_path), "--into", str(doc)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert bad.returncode == 2 and "needs one '<!-- bench-table -->'" in bad.stderr
+    bad = run_script("benchmarks/bench_table.py", tmp_path, "--into", doc, returncode=2)
+    assert "needs one '<!-- bench-table -->'" in bad.stderr
     assert doc.read_text() == "no markers\n"  # nothing lost
 
 
@@ -236,8 +231,6 @@ def test_spiral_eval_runs_on_every_shipped_agent(checkpoint, tmp_path):
 
 
 def test_the_score_api_imports_neither_torch_nor_mujoco():
-    import subprocess
-    import sys
 
     code = (
         "import sys, spiral_envs.benchmark; "
