@@ -118,9 +118,14 @@ def build_discriminator(
     """The discriminator learner of a ``reward="discriminator"`` run, else ``None``.
 
     Raises:
-        ValueError: an ``l2``/``similarity`` reward on an env without targets, or an
-            unconditional env without a dataset of real images.
+        ValueError: an ``l2``/``similarity`` reward or an ``l2_weight`` on an env without
+            targets, or an unconditional env without a dataset of real images.
     """
+    if not info.conditional and cfg.rewards.l2_weight:
+        raise ValueError(
+            f"l2_weight {cfg.rewards.l2_weight} needs a conditional env; {cfg.env_id} does not "
+            "observe its target (use a -Cond- id, or l2_weight 0)"
+        )
     if cfg.rewards.reward != "discriminator":
         if not info.conditional:
             raise ValueError(

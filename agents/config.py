@@ -95,11 +95,28 @@ class RewardConfig(_Validated):
         0.0, "Penalty per paint step that starts a new disjoint stroke.", low=0.0
     )
     blank_penalty: float = _f(0.0, "Penalty at the last step when the canvas has no ink.", low=0.0)
+    place_penalty: float = _f(
+        0.0,
+        "Penalty per step whose gate is 1 (each paint stroke, each placed object): makes a "
+        "placement that changes nothing cost something.",
+        low=0.0,
+    )
+    l2_weight: float = _f(
+        0.0,
+        "Adds this multiple of the pixel-L2 decrease, per step or final as reward_mode, to a "
+        "'similarity' or 'discriminator' reward (needs a -Cond- env).",
+        low=0.0,
+    )
 
     def __post_init__(self) -> None:
         mode = REWARD_MODE_ALIASES.get(self.reward_mode, self.reward_mode)
         object.__setattr__(self, "reward_mode", mode)
         super().__post_init__()
+        if self.l2_weight and self.reward == "l2":
+            raise ValueError(
+                f"l2_weight = {self.l2_weight} adds an L2 term to a 'similarity' or "
+                "'discriminator' reward; with reward 'l2' set reward_scale instead"
+            )
 
 
 @dataclass(frozen=True)

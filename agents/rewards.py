@@ -77,10 +77,14 @@ def stroke_penalties(
     final_canvases: np.ndarray,
     new_stroke_penalty: float = 0.0,
     blank_penalty: float = 0.0,
+    place_penalty: float = 0.0,
 ) -> np.ndarray:
     """Negative rewards ``(T, B)``: ``-new_stroke_penalty`` at each step that starts a new
-    disjoint stroke, ``-blank_penalty`` at the last step when the final canvas shows no ink."""
+    disjoint stroke, ``-place_penalty`` at each step whose gate is 1 (a stroke, an object), and
+    ``-blank_penalty`` at the last step when the final canvas shows no ink."""
     pen = stroke_penalty(new_stroke_mask(spec, actions), new_stroke_penalty)
+    if place_penalty:
+        pen += stroke_penalty(np.asarray(actions)[..., spec.index(spec.gate)] == 1, place_penalty)
     if blank_penalty:
         pen[-1] += empty_canvas_penalty(final_canvases, blank_penalty)
     return pen.astype(np.float32)
@@ -116,24 +120,42 @@ def compute_rewards(
     added. With per-step rewards the critic scores only the canvases that changed: a critic pass
     costs more than the policy's, and moves are common.
 
+    ``cfg.l2_weight`` adds that multiple of the L2 reward to a similarity or critic reward.
+
     Raises:
-        ValueError: an ``l2`` or ``similarity`` reward on episodes without targets.
+        ValueError: an ``l2`` or ``similarity`` reward, or an ``l2_weight``, on episodes without
+            targets.
     """
-    t_len, b = rollout.actions.shape[:2]
     canv = rollout.canvases[-1:] if cfg.reward_mode == "final" else rollout.canvases
+    if (cfg.reward != "discriminator" or cfg.l2_weight) and rollout.targets is None:
+        what = f"reward {cfg.reward!r}" + (f" with l2_weight {cfg.l2_weight}" * bool(cfg.l2_weight))
+        raise ValueError(f"{what} needs a conditional env (a target observed)")
     if cfg.reward == "discriminator":
         scores = _critic_scores(canv, rollout.targets, discriminator)
-    elif rollout.targets is None:
-        raise ValueError(f"reward {cfg.reward!r} needs a conditional env (a target observed)")
     elif cfg.reward == "l2":
         scores = -l2_distance(canv, rollout.targets[None])
     else:  # the episodes' first canvases are the blank ones; each target blurred once
         scores = change_similarity(canv, rollout.targets, rollout.canvases[:1])
-    n = len(canv)
-    full = np.zeros((t_len + 1, b), np.float32)
-    full[-n:] = np.asarray(scores, np.float32).reshape(n, b)
+    full = _full_scores(scores, rollout.actions.shape[:2])
     rewards = score_rewards(full, cfg.reward_mode) * cfg.reward_scale
+    if cfg.l2_weight:
+        l2 = _full_scores(-l2_distance(canv, rollout.targets[None]), rollout.actions.shape[:2])
+        rewards += score_rewards(l2, cfg.reward_mode) * cfg.l2_weight
     rewards += stroke_penalties(
-        spec, rollout.actions, rollout.canvases[-1], cfg.new_stroke_penalty, cfg.blank_penalty
+        spec,
+        rollout.actions,
+        rollout.canvases[-1],
+        cfg.new_stroke_penalty,
+        cfg.blank_penalty,
+        cfg.place_penalty,
     )
     return rewards, full[-1]
+
+
+def _full_scores(scores: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(T + 1, B)`` scores from the scores of the last ``n`` canvases (zeros before them)."""
+    t_len, b = shape
+    scores = np.asarray(scores, np.float32).reshape(-1, b)
+    full = np.zeros((t_len + 1, b), np.float32)
+    full[-len(scores) :] = scores
+    return full

@@ -116,6 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         default=200.0,
         help="L2 reward only: multiplier of the L2 decrease (a scene's pixel L2 is ~0.01)",
     )
+    p.add_argument(
+        "--l2_weight",
+        type=float,
+        default=0.0,
+        help="adds this multiple of the pixel-L2 decrease to a similarity or critic reward",
+    )
+    p.add_argument(
+        "--place_penalty",
+        type=float,
+        default=0.0,
+        help="cost of each placed object, so a placement that changes nothing is not free",
+    )
     a = p.parse_args(argv)
     out = Path(a.out)
     cfg = TrainConfig.from_dict(
@@ -124,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             reward=a.reward,
             reward_mode=a.reward_mode,
             reward_scale=a.reward_scale if a.reward == "l2" else 1.0,
+            l2_weight=a.l2_weight,
+            place_penalty=a.place_penalty,
             threads=a.threads,
             disc_updates=2,
             gamma=0.8,
@@ -147,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         "frames": summary["frames"],
         "minutes": a.minutes,
         "episodes": a.episodes,
+        "settings": {
+            k: getattr(a, k) for k in ("reward", "reward_mode", "l2_weight", "place_penalty")
+        },
         "agent": trained,
         "random": chance,
         "empty": empty,

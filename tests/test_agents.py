@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -298,6 +299,9 @@ def test_score_rewards_and_stroke_penalties():
     final[0, 0, 0] = 0  # env 0 has ink, env 1 is blank
     pen = stroke_penalties(spec, acts, final, new_stroke_penalty=0.1, blank_penalty=1.0)
     np.testing.assert_allclose(pen, [[-0.1, -0.1], [0, 0], [0, -1.1]], rtol=1e-6)
+    # the place penalty costs every gated step, connected or not
+    pen = stroke_penalties(spec, acts, final, place_penalty=0.25)
+    np.testing.assert_allclose(pen, [[-0.25, -0.25], [-0.25, 0], [0, -0.25]], rtol=1e-6)
 
 
 def _square(size: int, at: tuple[int, int], value, blank: np.ndarray) -> np.ndarray:
@@ -392,6 +396,32 @@ def test_trainer_similarity_reward(tmp_path):
     np.testing.assert_allclose(final, sim[-1], atol=1e-6)
     with pytest.raises(ValueError, match="'similarity' needs a conditional env"):
         train(small_cfg(tmp_path, env_id="FakePaint-Uncond-v0", reward="similarity"))
+
+
+def test_l2_weight_adds_the_l2_rewards_to_the_similarity_rewards(tmp_path):
+    cfg = small_cfg(tmp_path, reward="similarity", reward_mode="per_step")
+    info = probe_env(cfg.env_id)
+    net = NetConfig(channels=8, hidden=32, lstm=32, res_blocks=1)
+    policy = PolicyNet(info.action_spec, info.image_shape, True, net)
+    rollout = Actor(make_envs(cfg.env_id, 3, {}), policy).collect(seeds=[1, 2, 3])
+    plain, _ = compute_rewards(rollout, cfg.rewards, info.action_spec)
+    mixed = dataclasses.replace(cfg.rewards, l2_weight=50.0, place_penalty=0.1)
+    rewards, final = compute_rewards(rollout, mixed, info.action_spec)
+    l2 = l2_distance(rollout.canvases, rollout.targets[None])
+    gate = rollout.actions[..., info.action_spec.index("flag")] == 1
+    np.testing.assert_allclose(rewards, plain - 50.0 * np.diff(l2, axis=0) - 0.1 * gate, atol=1e-5)
+    assert np.abs(np.diff(l2, axis=0)).max() > 0  # the L2 term is not vacuous here
+    final_cfg = dataclasses.replace(mixed, reward_mode="final")
+    rewards, _ = compute_rewards(rollout, final_cfg, info.action_spec)
+    sim = change_similarity(rollout.canvases[-1], rollout.targets, rollout.canvases[0])
+    np.testing.assert_allclose(rewards[-1] + 0.1 * gate[-1], sim - 50.0 * l2[-1], atol=1e-5)
+    with pytest.raises(ValueError, match="with reward 'l2' set reward_scale instead"):
+        dataclasses.replace(cfg.rewards, reward="l2", l2_weight=1.0)
+    from agents.train import train
+
+    uncond = small_cfg(tmp_path, env_id="FakePaint-Uncond-v0", l2_weight=1.0)
+    with pytest.raises(ValueError, match="l2_weight 1.0 needs a conditional env"):
+        train(uncond)
 
 
 def test_glimpse_reads_the_encoder_map_at_the_chosen_cell():
