@@ -128,7 +128,8 @@ def compute_rewards(
     """
     canv = rollout.canvases[-1:] if cfg.reward_mode == "final" else rollout.canvases
     if (cfg.reward != "discriminator" or cfg.l2_weight) and rollout.targets is None:
-        what = f"reward {cfg.reward!r}" + (f" with l2_weight {cfg.l2_weight}" * bool(cfg.l2_weight))
+        plain = cfg.reward != "discriminator"
+        what = f"reward {cfg.reward!r}" if plain else f"l2_weight {cfg.l2_weight}"
         raise ValueError(f"{what} needs a conditional env (a target observed)")
     if cfg.reward == "discriminator":
         scores = _critic_scores(canv, rollout.targets, discriminator)
