@@ -63,10 +63,15 @@ def score_rewards(scores: np.ndarray, mode: str = "final") -> np.ndarray:
     raise ValueError(f"mode = {mode!r}: accepted 'final' or 'per_step' (alias 'delta')")
 
 
+def gate_mask(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
+    """``bool (T, B)``: steps whose gate is 1 (a paint stroke, a placed object)."""
+    return np.asarray(actions)[..., spec.index(spec.gate)] == 1
+
+
 def new_stroke_mask(spec: ActionSpec, actions: np.ndarray) -> np.ndarray:
     """``bool (T, B)``: paint steps that start a new disjoint stroke (the first paint, or a paint
     after a move), as the env's ``info["disjoint_strokes"]`` counts them."""
-    flag = np.asarray(actions)[..., spec.index(spec.gate)] == 1
+    flag = gate_mask(spec, actions)
     prev = np.concatenate([np.zeros_like(flag[:1]), flag[:-1]], 0)
     return flag & ~prev
 
@@ -84,7 +89,7 @@ def stroke_penalties(
     ``-blank_penalty`` at the last step when the final canvas shows no ink."""
     pen = stroke_penalty(new_stroke_mask(spec, actions), new_stroke_penalty)
     if place_penalty:
-        pen += stroke_penalty(np.asarray(actions)[..., spec.index(spec.gate)] == 1, place_penalty)
+        pen += stroke_penalty(gate_mask(spec, actions), place_penalty)
     if blank_penalty:
         pen[-1] += empty_canvas_penalty(final_canvases, blank_penalty)
     return pen.astype(np.float32)
