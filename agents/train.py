@@ -14,6 +14,10 @@ Usage::
     spiral-train --env_id SpiralPaint-MNIST-Cond-v0 --reward l2 --total_steps 100000
     spiral-train --max_minutes 30 --out_dir runs/x      # a time budget alone
     spiral-train --out_dir runs/x --resume               # continue a killed run
+
+Ctrl-C stops a run cleanly: the iteration in flight finishes, the checkpoint, pictures and
+``metrics.json`` are written, and ``--resume`` continues it exactly. A second Ctrl-C stops at once
+(the last periodic checkpoint is kept).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -117,6 +123,35 @@ class PolicyLag:
 # --------------------------------------------------------------------------------------------
 # Checkpoints, pictures, evaluation: the loop's scheduled steps
 # --------------------------------------------------------------------------------------------
+class StopOnCtrlC:
+    """While entered, the first SIGINT only asks the loop to stop (``requested``); the second
+    raises ``KeyboardInterrupt`` as usual. Off the main thread, where Python cannot take
+    signals, it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nspiral-train: Ctrl-C: stopping after this iteration and saving the checkpoint "
+            "(Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
+
+
 def _torch_rng_state() -> dict:
     st = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -272,8 +307,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             stack.callback(bar.close)
         clock.start()
         rollout, lags = None, PolicyLag()
+        stop = stack.enter_context(StopOnCtrlC())
         try:
-            while not clock.done(cfg):
+            while not clock.done(cfg) and not stop.requested:
                 # act, score, learn: one A2C step, then the critic's
                 rollout = source.next()
                 lag = learner.version - rollout.policy_version  # updates behind the learner
@@ -317,6 +353,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "frames": clock.frames,
         "iterations": clock.iteration,
         "wall_s": clock.elapsed(),
+        "interrupted": stop.requested,
         **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
@@ -364,13 +401,19 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as e:
         print(f"spiral-train: {e}", file=sys.stderr)
         return 1
+    if summary["interrupted"]:
+        print(
+            f"spiral-train: stopped by Ctrl-C at {summary['frames']} frames; continue with: "
+            f"spiral-train --out_dir {cfg.out_dir} --resume",
+            file=sys.stderr,
+        )
     keys = ["frames", "wall_s", "charts/fps", "charts/l2", "eval/l2", "eval/psnr", "charts/return"]
     print("final metrics: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys if k in summary))
     print(
         f"outputs in {os.path.abspath(cfg.out_dir)}: samples.png, episode.gif, progress.csv, "
         f"{CHECKPOINT}"
     )
-    return 0
+    return 130 if summary["interrupted"] else 0  # 128 + SIGINT, as shells report it
 
 
 if __name__ == "__main__":

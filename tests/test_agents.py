@@ -558,6 +558,52 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, reward):
     assert rows == (tmp_path / "full" / "progress.csv").read_text().splitlines()[:1] + rows[1:]
 
 
+def ctrl_c() -> None:
+    """A real SIGINT to this process, as the terminal sends on Ctrl-C."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_finishes_the_iteration_saves_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    import agents.train as tr
+
+    kw = dict(total_steps=64, reward="discriminator", reward_mode="per_step", checkpoint_every=100)
+    tr.train(small_cfg(tmp_path / "full", **kw))
+    on_nth_reward_call(monkeypatch, 2, ctrl_c)  # Ctrl-C in the second of four iterations
+    out = str(tmp_path / "half")
+    config = tmp_path / "half.json"
+    config.write_text(json.dumps(small_cfg(out, **kw).to_dict()))
+    assert tr.main(["--config", str(config)]) == 130
+    err = capsys.readouterr().err
+    assert "stopped by Ctrl-C at 32 frames" in err and f"--out_dir {out} --resume" in err
+    assert json.loads((tmp_path / "half" / "metrics.json").read_text())["interrupted"] is True
+    assert load_checkpoint(tmp_path / "half" / "checkpoint.pt")["frames"] == 32
+    monkeypatch.undo()
+    assert tr.main(["--out_dir", out, "--resume", "--progress", "false"]) == 0
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["learner"]["policy"]
+    b = load_checkpoint(tmp_path / "half" / "checkpoint.pt")["learner"]["policy"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    import agents.train as tr
+
+    def twice():
+        ctrl_c()
+        ctrl_c()
+
+    on_nth_reward_call(monkeypatch, 3, twice)
+    cfg = small_cfg(tmp_path, total_steps=64, checkpoint_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(cfg)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["frames"] == 32
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     import agents.train as tr
 
