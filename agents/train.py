@@ -120,9 +120,6 @@ class PolicyLag:
         }
 
 
-# --------------------------------------------------------------------------------------------
-# Checkpoints, pictures, evaluation: the loop's scheduled steps
-# --------------------------------------------------------------------------------------------
 class StopOnCtrlC:
     """While entered, the first SIGINT only asks the loop to stop (``requested``); the second
     raises ``KeyboardInterrupt`` as usual. Off the main thread, where Python cannot take
@@ -152,6 +149,9 @@ class StopOnCtrlC:
         )
 
 
+# --------------------------------------------------------------------------------------------
+# Checkpoints, pictures, evaluation: the loop's scheduled steps
+# --------------------------------------------------------------------------------------------
 def _torch_rng_state() -> dict:
     st = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -560,9 +562,6 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, reward):
 
 def ctrl_c() -> None:
     """A real SIGINT to this process, as the terminal sends on Ctrl-C."""
-    import os
-    import signal
-
     os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -599,8 +598,6 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         tr.train(cfg)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["frames"] == 32
-    import signal
-
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
