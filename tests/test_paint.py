@@ -237,3 +237,23 @@ def test_canvas_not_a_multiple_of_the_grid_warns_and_render_mode_defaults_to_non
     made = gym.make("SpiralPaint-MNIST-v0")
     assert made.render_mode is None and made.unwrapped.render_mode is None
     made.close()
+
+
+def test_pen_start_centre_paints_the_first_stroke_from_the_centre():
+    env = gym.make("SpiralPaint-MNIST-v0", pen_start="centre")
+    env.reset(seed=0)
+    assert env.unwrapped.pen == (0.5, 0.5)
+    obs, *_ = env.step(
+        action(env, flag=1, end=cell(env, 30, 16), control=cell(env, 23, 16), size=2, pressure=9)
+    )
+    assert env.unwrapped.program.steps[0].start == (0.5, 0.5)
+    assert ink(obs["canvas"])[:, :28].max() == 0  # nothing left of the centre, none at the corner
+    assert ink(obs["canvas"])[30:34, 40:60].min() > 0
+    env.step(action(env, flag=0, end=cell(env, 3, 3)))
+    env.reset(seed=1)  # a reset puts the pen back at the centre
+    assert env.unwrapped.pen == (0.5, 0.5)
+
+
+def test_bad_pen_start_is_refused_with_the_accepted_values():
+    with pytest.raises(ValueError, match=r"pen_start must be one of \['centre', 'corner'\]"):
+        gym.make("SpiralPaint-MNIST-v0", pen_start="center")

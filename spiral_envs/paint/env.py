@@ -23,6 +23,10 @@ __all__ = ["DATASETS", "PaintEnv"]
 DATASETS = {"mnist": False, "omniglot": False, "celeba": True, "faces": True}
 
 
+#: Where the pen rests after reset, ``(x, y)`` in canvas units, by ``pen_start``.
+PEN_STARTS = {"corner": (0.0, 0.0), "centre": (0.5, 0.5)}
+
+
 class PaintEnv(gym.Env):
     """Paint an image with brush strokes, one quadratic Bézier stroke per step.
 
@@ -30,9 +34,9 @@ class PaintEnv(gym.Env):
 
     The painting environment of SPIRAL (Ganin et al., ICML 2018, "Synthesizing Programs for
     Images using Reinforced Adversarial Learning"), drawn with pycairo. The agent holds a pen that
-    starts at the top-left corner of a white canvas. Each step it either paints a quadratic Bézier
-    stroke from the pen's position through a control point to an end point, or lifts the pen and
-    moves it to the end point. Both points lie on a ``grid x grid`` lattice of cell corners over
+    starts at the top-left corner of a white canvas (or its centre: ``pen_start``). Each step it
+    either paints a quadratic Bézier stroke from the pen's position through a control point to an
+    end point, or lifts the pen and moves it to the end point. Both points lie on a ``grid x grid`` lattice of cell corners over
     the canvas. Brush size, pressure (opacity, interpolated along the stroke from the previous
     pressure) and, in colour, the RGB colour are discrete levels. A target image is drawn from a
     dataset at every reset: in the *conditional* (reconstruction) variant the agent sees it, in
@@ -92,7 +96,10 @@ class PaintEnv(gym.Env):
 
     ## Starting State
 
-    A blank canvas; the pen at ``(0, 0)``, lifted, pressure 0.
+    A blank canvas; the pen lifted, pressure 0, at the top-left corner ``(0, 0)`` as in the
+    paper, or at the centre with ``pen_start="centre"``. From the corner, an agent whose first
+    step paints drags a fading stroke in from the corner; unconditional agents learn to avoid
+    that only slowly (docs/agents.md), so the centre start is offered for generation runs.
 
     ## Episode End
 
@@ -116,6 +123,7 @@ class PaintEnv(gym.Env):
       warning.
     * ``brush_sizes``: radii in pixels, default ``(1, 2, 4, 8, 12, 24)`` as the original.
     * ``pressure_levels`` (10), ``color`` (default: by dataset), ``color_levels`` (20).
+    * ``pen_start``: ``"corner"`` (default, the paper's ``(0, 0)``) or ``"centre"``.
     * ``render_mode``: ``None`` (default, as ``gym.make`` passes it) or ``"rgb_array"``, which
       :meth:`render` needs; ``render_size`` (256): :meth:`render`
       re-renders the program at that resolution (target beside it in the conditional variant).
@@ -125,7 +133,8 @@ class PaintEnv(gym.Env):
     * v0: initial version. Differences from the original release: episodes have
       ``episode_length`` actions (the release counted 20 as 19), and a move stores the new pen
       position as (x, y) (the release stored (y, y)). The ``step`` observation is uint8 (it was
-      int32 before the benchmark ids), hence ``episode_length`` <= 255.
+      int32 before the benchmark ids), hence ``episode_length`` <= 255. ``pen_start`` added
+      later (its default keeps the original behaviour).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -145,6 +154,7 @@ class PaintEnv(gym.Env):
         color_levels: int = 20,
         render_mode: str | None = None,
         render_size: int = 256,
+        pen_start: str = "corner",
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: accepted {sorted(DATASETS)}")
@@ -163,6 +173,9 @@ class PaintEnv(gym.Env):
                 f"brush_sizes must be a non-empty list of positive radii in pixels, "
                 f"got {brush_sizes!r}"
             )
+        if pen_start not in PEN_STARTS:
+            raise ValueError(f"pen_start must be one of {sorted(PEN_STARTS)}, got {pen_start!r}")
+        self.pen_start = pen_start
         if color is None:
             color = DATASETS[dataset]
         if not isinstance(color, bool):
@@ -231,7 +244,7 @@ class PaintEnv(gym.Env):
 
     def _reset_state(self) -> None:
         self._t = 0
-        self._pen = (0.0, 0.0)
+        self._pen = PEN_STARTS[self.pen_start]
         self._pen_down = False
         self._pressure = 0.0
         self._strokes = 0
