@@ -121,3 +121,30 @@ def test_spiral_eval_scores_an_unconditional_mnist_agent_with_the_classifier(tmp
 def test_a_missing_classifier_says_how_to_train_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m agents.digits"):
         load_classifier(tmp_path / "none.pt")
+
+
+def test_digit_scores_script_draws_disjoint_samples_with_the_checkpoints_env(tmp_path):
+    import json
+
+    from conftest import run_script
+    from fakes import small_cfg
+
+    from agents.evaluate import EVAL_SEED, evaluate_checkpoint
+    from agents.train import train
+
+    kwargs = {"brush_sizes": [2, 3], "pen_start": "centre"}
+    run = tmp_path / "run"
+    train(small_cfg(run, env_id="SpiralPaint-MNIST-v0", env_kwargs=kwargs, total_steps=40))
+    ck = str(run / "checkpoint.pt")
+    out = tmp_path / "scores.json"
+    args = (ck, "--samples", 6, "--draws", 2, "--out", out)
+    printed = run_script("benchmarks/digit_scores.py", *args).stdout
+    result = json.loads(out.read_text())
+    assert result["env_kwargs"] == kwargs  # the random agent painted with the agent's env
+    row = result["rows"][ck]
+    first, second = row["draws"]
+    assert first["sample_fd"] != second["sample_fd"]  # disjoint episodes
+    assert row["sample_fd_mean"] == pytest.approx((first["sample_fd"] + second["sample_fd"]) / 2)
+    again = evaluate_checkpoint(ck, None, episodes=6, num_envs=50, seed=EVAL_SEED)
+    assert row["sample_fd"] == pytest.approx(again["sample_fd"])
+    assert "2 draws of 6" in printed
