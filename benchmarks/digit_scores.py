@@ -9,9 +9,10 @@ whole test split):
   kwargs, or ``--env_kwargs``);
 * a blank canvas.
 
-Two draws of 500 samples of one checkpoint differ by about 50 in Fréchet distance, so
-``--draws k`` scores each checkpoint on k disjoint draws (episode seeds ``EVAL_SEED + i`` for
-``i < k * samples``) and reports their mean and spread.
+Draws of 500 samples of one checkpoint spread by several points of Fréchet distance and by a
+percentage point or so in the smallest class, so ``--draws k`` scores each checkpoint on k
+disjoint draws (episode seeds ``EVAL_SEED + i`` for ``i < k * samples``) and reports their mean
+and spread.
 
     python benchmarks/digit_scores.py runs/mnist_uncond/checkpoint.pt --draws 4 --out scores.json
 """

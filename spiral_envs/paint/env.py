@@ -36,11 +36,12 @@ class PaintEnv(gym.Env):
     Images using Reinforced Adversarial Learning"), drawn with pycairo. The agent holds a pen that
     starts at the top-left corner of a white canvas (or its centre: ``pen_start``). Each step it
     either paints a quadratic Bézier stroke from the pen's position through a control point to an
-    end point, or lifts the pen and moves it to the end point. Both points lie on a ``grid x grid`` lattice of cell corners over
-    the canvas. Brush size, pressure (opacity, interpolated along the stroke from the previous
-    pressure) and, in colour, the RGB colour are discrete levels. A target image is drawn from a
-    dataset at every reset: in the *conditional* (reconstruction) variant the agent sees it, in
-    the unconditional (generation) variant it does not.
+    end point, or lifts the pen and moves it to the end point. Both points lie on a
+    ``grid x grid`` lattice of cell corners over the canvas. Brush size, pressure (opacity,
+    interpolated along the stroke from the previous pressure) and, in colour, the RGB colour are
+    discrete levels. A target image is drawn from a dataset at every reset: in the *conditional*
+    (reconstruction) variant the agent sees it, in the unconditional (generation) variant it does
+    not.
 
     The episode's stroke program is kept in :attr:`program`: it exports as JSON and SVG and
     re-renders at any resolution.
