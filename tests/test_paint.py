@@ -257,3 +257,5 @@ def test_pen_start_centre_paints_the_first_stroke_from_the_centre():
 def test_bad_pen_start_is_refused_with_the_accepted_values():
     with pytest.raises(ValueError, match=r"pen_start must be one of \['centre', 'corner'\]"):
         gym.make("SpiralPaint-MNIST-v0", pen_start="center")
+    with pytest.raises(ValueError, match="pen_start must be one of"):
+        gym.make("SpiralPaint-MNIST-v0", pen_start=[0.5, 0.5])  # from JSON env kwargs

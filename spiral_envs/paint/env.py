@@ -174,7 +174,7 @@ class PaintEnv(gym.Env):
                 f"brush_sizes must be a non-empty list of positive radii in pixels, "
                 f"got {brush_sizes!r}"
             )
-        if pen_start not in PEN_STARTS:
+        if not isinstance(pen_start, str) or pen_start not in PEN_STARTS:  # a list is unhashable
             raise ValueError(f"pen_start must be one of {sorted(PEN_STARTS)}, got {pen_start!r}")
         self.pen_start = pen_start
         if color is None:
