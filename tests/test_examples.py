@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from conftest import run_script
 from PIL import Image
 
 import spiral_envs  # noqa: F401
-from spiral_envs.paint import RandomPainter, ScriptedTracer
+from spiral_envs.paint import GreedySearch, RandomPainter, ScriptedTracer
 from spiral_envs.rewards import l2_distance
 
 
@@ -54,6 +55,60 @@ def test_scripted_tracer_beats_random_and_blank():
             l2[name].append(info["l2"])
         l2["blank"].append(l2_distance(np.full_like(obs["target"], 255), obs["target"]))
     assert np.mean(l2["scripted"]) < np.mean(l2["blank"]) < np.mean(l2["random"])
+
+
+def test_greedy_search_beats_blank_and_the_colour_tracer_and_leaves_the_canvas_alone():
+    for env_id in ("SpiralPaint-MNIST-Cond-v0", "SpiralPaint-Faces-Cond-v0"):
+        env = gym.make(env_id, split="test")
+        l2 = {"greedy": [], "tracer": [], "blank": []}
+        for seed in range(2):
+            for name, agent in (
+                ("greedy", GreedySearch(env, candidates=16, seed=seed)),
+                ("tracer", ScriptedTracer(env, seed)),
+            ):
+                obs, _ = env.reset(seed=seed)
+                agent.reset(obs["target"])
+                terminated = False
+                while not terminated:
+                    action = agent.act(obs)
+                    # trial strokes are undone: the env's canvas is still the observed one
+                    assert np.array_equal(env.unwrapped.canvas, obs["canvas"])
+                    obs, _, terminated, _, info = env.step(action)
+                l2[name].append(info["l2"])
+            l2["blank"].append(l2_distance(np.full_like(obs["target"], 255), obs["target"]))
+        assert np.mean(l2["greedy"]) < np.mean(l2["blank"]), (env_id, l2)
+        if env_id.startswith("SpiralPaint-Faces"):  # colour: the tracer's random strokes
+            assert np.mean(l2["greedy"]) < np.mean(l2["tracer"]), (env_id, l2)
+
+
+def test_greedy_search_script_and_its_bad_input(tmp_path):
+    import json
+
+    out = tmp_path / "greedy.json"
+    run_script(
+        "benchmarks/greedy_search.py",
+        "--env_id",
+        "SpiralPaint-MNIST-Cond-v0",
+        "--candidates",
+        1,
+        4,
+        "--episodes",
+        2,
+        "--progress",
+        0,
+        "--out",
+        out,
+    )
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["candidates"] for r in rows] == [1, 4]
+    for r in rows:  # it paints only what lowers the L2, so it can only end below the blank
+        assert r["l2"] < r["blank_l2"]
+    with pytest.raises(ValueError, match="candidates must be a positive int"):
+        GreedySearch(gym.make("SpiralPaint-MNIST-Cond-v0"), candidates=0)
+    bad = run_script(
+        "benchmarks/greedy_search.py", "--env_id", "SpiralPaint-MNIST-v0", returncode=2
+    )
+    assert "must be a conditional paint id" in bad.stderr
 
 
 def test_train_scene_example_smoke(tmp_path):

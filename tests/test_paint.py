@@ -259,3 +259,35 @@ def test_bad_pen_start_is_refused_with_the_accepted_values():
         gym.make("SpiralPaint-MNIST-v0", pen_start="center")
     with pytest.raises(ValueError, match="pen_start must be one of"):
         gym.make("SpiralPaint-MNIST-v0", pen_start=[0.5, 0.5])  # from JSON env kwargs
+
+
+def test_program_step_is_what_step_adds_and_changes_nothing():
+    env = gym.make("SpiralPaint-Faces-Cond-v0", split="test")
+    env.reset(seed=3)
+    env.action_space.seed(3)
+    core = env.unwrapped
+    for _ in range(12):
+        a = env.action_space.sample()
+        canvas, pen = core.canvas, core.pen
+        item = core.program_step(a)
+        assert np.array_equal(core.canvas, canvas) and core.pen == pen  # nothing painted yet
+        env.step(a)
+        assert core.program.steps[-1] == item
+    with pytest.raises(ValueError, match="outside the action space"):
+        core.program_step([2, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_painter_snapshot_restores_the_pixels_exactly():
+    painter = CairoPainter(32, channels=3)
+    first = Stroke((0.1, 0.1), (0.5, 0.9), (0.9, 0.2), (1.0, 1.0), 0.1, (0.8, 0.1, 0.1))
+    second = Stroke((0.9, 0.9), (0.2, 0.5), (0.1, 0.9), (0.5, 1.0), 0.2, (0.1, 0.2, 0.9))
+    painter.draw(first)
+    after_first = painter.canvas()
+    snap = painter.snapshot()
+    painter.draw(second)
+    after_both = painter.canvas()
+    assert not np.array_equal(after_both, after_first)
+    painter.restore(snap)
+    assert np.array_equal(painter.canvas(), after_first)
+    painter.draw(second)  # cairo sees the restored pixels, not a cached surface
+    assert np.array_equal(painter.canvas(), after_both)

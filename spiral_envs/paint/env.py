@@ -285,39 +285,40 @@ class PaintEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if self._t >= self.episode_length:
             raise RuntimeError("the episode has ended (terminated=True): call reset()")
-        a = self.action_spec.check(action)
-        end = self._points[a[1]]
-        if a[0] == 1:
-            pressure = self._pressures[a[4]]
-            if self.color:
-                color = (self._levels[a[5]], self._levels[a[6]], self._levels[a[7]])
-            else:
-                color = (0.0, 0.0, 0.0)
-            stroke = Stroke(
-                self._pen,
-                self._points[a[2]],
-                end,
-                (self._pressure, pressure),
-                self._radii[a[3]],
-                color,
-            )
-            self.painter.draw(stroke)
-            self.program.steps.append(stroke)
+        item = self._program_step(self.action_spec.check(action))
+        self.program.steps.append(item)
+        if isinstance(item, Stroke):
+            self.painter.draw(item)
             self._strokes += 1
             if not self._pen_down:
                 self._disjoint += 1
             self._pen_down = True
-            self._pressure = pressure
+            self._pressure = item.pressure[1]
         else:
-            self.program.steps.append(Move(self._pen, end))
             self._pen_down = False
             self._pressure = 0.0
-        self._pen = end
+        self._pen = item.end
         self._t += 1
         canvas = self.painter.canvas()
         terminated = self._t >= self.episode_length
         info = self._info(final=terminated, canvas=canvas)
         return self._obs(canvas), 0.0, terminated, False, info
+
+    def program_step(self, action) -> Stroke | Move:
+        """The stroke (or move) that ``step(action)`` would add to :attr:`program` now, without
+        painting it: what a search over actions needs (:class:`spiral_envs.paint.GreedySearch`).
+        """
+        return self._program_step(self.action_spec.check(action))
+
+    def _program_step(self, a: list[int]) -> Stroke | Move:
+        end = self._points[a[1]]
+        if a[0] == 0:
+            return Move(self._pen, end)
+        color = (0.0, 0.0, 0.0)
+        if self.color:
+            color = (self._levels[a[5]], self._levels[a[6]], self._levels[a[7]])
+        pressure = (self._pressure, self._pressures[a[4]])
+        return Stroke(self._pen, self._points[a[2]], end, pressure, self._radii[a[3]], color)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

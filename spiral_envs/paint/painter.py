@@ -149,6 +149,22 @@ class CairoPainter:
         self._grain.set_matrix(m.multiply(offset))
         ctx.mask(self._grain)
 
+    def snapshot(self) -> np.ndarray:
+        """A copy of the surface's pixels, for :meth:`restore` (trying strokes without keeping
+        them, as :class:`spiral_envs.paint.GreedySearch` does)."""
+        self._surface.flush()
+        return self._buffer().copy()
+
+    def restore(self, snapshot: np.ndarray) -> None:
+        """Puts back the pixels of a :meth:`snapshot` of this painter."""
+        self._buffer()[:] = snapshot
+        self._surface.mark_dirty()
+
+    def _buffer(self) -> np.ndarray:
+        return np.ndarray(
+            (self.size, self._surface.get_stride()), np.uint8, self._surface.get_data()
+        )
+
     def canvas(self) -> np.ndarray:
         self._surface.flush()
         if self.channels == 1:

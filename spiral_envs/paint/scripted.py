@@ -1,8 +1,10 @@
-"""Two reference agents that need no learning: a random painter and a scripted tracer.
+"""Reference agents that need no learning: a random painter, a scripted tracer, a greedy search.
 
-They are baselines for a new algorithm (a learned agent should beat both) and they make the
-pictures of the demo. Both act on the observation dict of a single paint env plus the target the
-env drew (the tracer needs it even in the unconditional variant: it is a cheat, not an agent).
+They are baselines for a new algorithm (a learned agent should beat the first two) and they make
+the pictures of the demo. Each acts on the observation dict of a single paint env plus the target
+the env drew (the tracer and the search need it even in the unconditional variant: they are
+cheats, not agents). The greedy search also paints trial strokes with the env's own renderer: it
+measures what the action space allows, as a reference for a target, not a baseline to beat.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 from spiral_envs.paint.strokes import Stroke
 
-__all__ = ["RandomPainter", "ScriptedTracer"]
+__all__ = ["GreedySearch", "RandomPainter", "ScriptedTracer"]
 
 
 class RandomPainter:
@@ -127,3 +129,69 @@ class ScriptedTracer:
             plan.append(self._action(1, end, control, size, -1, rgb))
             pen = end
         return plan
+
+
+class GreedySearch:
+    """Each step, the best of ``candidates`` random strokes by the L2 of the canvas it leaves.
+
+    Every candidate paints from the pen (end, control point, size and pressure uniform over their
+    levels); in colour its colour is the target's mean colour under the stroke's footprint, to
+    the nearest level. Each is tried on the env's own painter (:meth:`CairoPainter.snapshot`,
+    then restored), so the step it returns is scored exactly as the env will paint it. When no
+    candidate lowers the L2 it moves the pen in place. The L2 it reaches with a few hundred
+    candidates a step is a measured reference for what 20 strokes of the action space can do on a
+    dataset (``benchmarks/greedy_search.py``).
+    """
+
+    def __init__(self, env, candidates: int = 200, seed: int | None = None) -> None:
+        if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
+            raise ValueError(f"candidates must be a positive int, got {candidates!r}")
+        self.env = env.unwrapped
+        self.spec = self.env.action_spec
+        self.candidates = candidates
+        self.rng = np.random.default_rng(seed)
+        self.target = np.zeros(0, np.float32)
+        size = self.env.canvas_size
+        self._pixel_xy = (np.mgrid[0:size, 0:size][::-1] + 0.5) / size  # (x, y) of each pixel
+
+    def reset(self, target: np.ndarray) -> None:
+        self.target = target.astype(np.float32) / 255.0
+
+    def act(self, obs) -> np.ndarray:
+        painter = self.env.painter
+        before = painter.snapshot()
+        best, best_l2 = None, self._l2(obs["canvas"])
+        for _ in range(self.candidates):
+            action = self._candidate()
+            painter.draw(self.env.program_step(action))
+            l2 = self._l2(painter.canvas())
+            painter.restore(before)
+            if l2 < best_l2:
+                best, best_l2 = action, l2
+        if best is None:
+            best = np.zeros(len(self.spec), np.int64)
+            best[self.spec.index("end")] = self._pen_cell()
+        return best
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _l2(self, canvas: np.ndarray) -> float:
+        return float(np.mean(np.square(canvas.astype(np.float32) / 255.0 - self.target)))
+
+    def _pen_cell(self) -> int:
+        points = self.spec["end"].values
+        return int(np.argmin(np.abs(points - np.asarray(self.env.pen)).sum(1)))
+
+    def _candidate(self) -> np.ndarray:
+        a = np.array([self.rng.integers(c.size) for c in self.spec.components], np.int64)
+        a[self.spec.index("flag")] = 1
+        if "red" in self.spec.names:
+            stroke = self.env.program_step(a)
+            curve = stroke.point(np.linspace(0.0, 1.0, 9))
+            d2 = np.square(self._pixel_xy[None] - curve[:, :, None, None]).sum(1).min(0)
+            under = d2 <= max(stroke.radius, 0.5 / self.env.canvas_size) ** 2
+            rgb = self.target[under].mean(0) if under.any() else self.rng.random(3)
+            levels = self.spec["red"].values
+            for name, v in zip(("red", "green", "blue"), rgb):
+                a[self.spec.index(name)] = int(np.argmin(np.abs(levels - v)))
+        return a
