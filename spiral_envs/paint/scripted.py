@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from spiral_envs.paint.strokes import Stroke
+from spiral_envs.rewards import l2_distance
 
 __all__ = ["GreedySearch", "RandomPainter", "ScriptedTracer"]
 
@@ -150,12 +151,12 @@ class GreedySearch:
         self.spec = self.env.action_spec
         self.candidates = candidates
         self.rng = np.random.default_rng(seed)
-        self.target = np.zeros(0, np.float32)
+        self.target = np.zeros((0, 0, 0), np.uint8)
         size = self.env.canvas_size
         self._pixel_xy = (np.mgrid[0:size, 0:size][::-1] + 0.5) / size  # (x, y) of each pixel
 
     def reset(self, target: np.ndarray) -> None:
-        self.target = target.astype(np.float32) / 255.0
+        self.target = target
 
     def act(self, obs) -> np.ndarray:
         painter = self.env.painter
@@ -176,7 +177,7 @@ class GreedySearch:
     # -- helpers ------------------------------------------------------------------------------
 
     def _l2(self, canvas: np.ndarray) -> float:
-        return float(np.mean(np.square(canvas.astype(np.float32) / 255.0 - self.target)))
+        return float(l2_distance(canvas, self.target))
 
     def _pen_cell(self) -> int:
         points = self.spec["end"].values
@@ -190,7 +191,7 @@ class GreedySearch:
             curve = stroke.point(np.linspace(0.0, 1.0, 9))
             d2 = np.square(self._pixel_xy[None] - curve[:, :, None, None]).sum(1).min(0)
             under = d2 <= max(stroke.radius, 0.5 / self.env.canvas_size) ** 2
-            rgb = self.target[under].mean(0) if under.any() else self.rng.random(3)
+            rgb = self.target[under].mean(0) / 255.0 if under.any() else self.rng.random(3)
             levels = self.spec["red"].values
             for name, v in zip(("red", "green", "blue"), rgb):
                 a[self.spec.index(name)] = int(np.argmin(np.abs(levels - v)))
