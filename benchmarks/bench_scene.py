@@ -9,6 +9,7 @@ load. Target: step time <= 1.3x bare render time.
 Usage::
 
     python benchmarks/bench_scene.py [--size 64] [--seconds 10]
+    python benchmarks/bench_scene.py --env_id SpiralBench-Scene-Cond-v0  # with its reward
     taskset -c 0 python benchmarks/bench_scene.py   # one CPU core (llvmpipe then uses one)
 """
 
@@ -31,6 +32,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="canvas_size in pixels")
     parser.add_argument("--seconds", type=float, default=10.0, help="time budget of the run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--env_id", default=ENV_ID, help="a scene id; a SpiralBench- id adds its reward's cost"
+    )
     args = parser.parse_args()
 
     try:
@@ -41,7 +45,7 @@ def main() -> None:
 
     if ENV_ID not in gym.registry:
         gym.register(ENV_ID, entry_point="spiral_envs.scene.env:SceneEnv")
-    env = gym.make(ENV_ID, canvas_size=args.size)
+    env = gym.make(args.env_id, canvas_size=args.size)
     scene = env.unwrapped
     rng = np.random.default_rng(args.seed)
     nvec = env.action_space.nvec
@@ -82,7 +86,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
         f"affinity {len(os.sched_getaffinity(0))} cores, MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
     )
-    print(f"image {args.size}x{args.size}, {steps} steps, {resets} episodes (5 steps each)")
+    print(
+        f"{args.env_id}, image {args.size}x{args.size}, {steps} steps, "
+        f"{resets} episodes (5 steps each)"
+    )
     print(
         f"env step (gym.make, places an object): {env_sps:8.0f} steps/s  "
         f"({1e6 / env_sps:6.0f} us/step)"

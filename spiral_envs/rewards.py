@@ -17,7 +17,10 @@ dimension; none imports torch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "SIMILARITY_SIGMAS",
@@ -144,6 +147,14 @@ def _blur_matrix(n: int, sigma: float) -> np.ndarray:
     )
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The process's BLAS thread pools. The blurs are small matrix products, fastest on one BLAS
+    thread: on several, beside the MuJoCo renderer's threads or other busy processes, they ran
+    up to 30x slower (``benchmarks/bench_scene.py --env_id SpiralBench-Scene-Cond-v0``)."""
+    return ThreadpoolController()
+
+
 def _gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
     """Blurs the ``H`` and ``W`` axes of ``float32 (..., H, W, C)`` (zero padding)."""
     if sigma <= 0:
@@ -201,11 +212,12 @@ def change_similarity(
     a = np.broadcast_to(a, (*a.shape[:-3], *image))
     b = np.broadcast_to(b, (*b.shape[:-3], *image))
     out = 0.0
-    for s in sigmas:
-        ab, bb = _gaussian_blur(a, s), _gaussian_blur(b, s)
-        num = (ab * bb).sum((-3, -2, -1))
-        den = np.sqrt(np.square(ab).sum((-3, -2, -1)) * np.square(bb).sum((-3, -2, -1)))
-        out = out + np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for s in sigmas:
+            ab, bb = _gaussian_blur(a, s), _gaussian_blur(b, s)
+            num = (ab * bb).sum((-3, -2, -1))
+            den = np.sqrt(np.square(ab).sum((-3, -2, -1)) * np.square(bb).sum((-3, -2, -1)))
+            out = out + np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
     return np.asarray(out / len(sigmas), np.float32)
 
 

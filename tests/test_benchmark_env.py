@@ -348,3 +348,30 @@ def test_flatten_observation_keeps_uint8(env_id):
     step = gym.spaces.unflatten(env.observation_space, obs)["step"]
     assert step.tolist() == [1]
     flat.close()
+
+
+def test_change_similarity_blurs_on_one_blas_thread_and_gives_the_threads_back(monkeypatch):
+    # the blurs are small matrix products, many times slower on several BLAS threads beside
+    # the renderer's threads (benchmarks/bench_scene.py); the caller's setting must come back
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import spiral_envs.rewards as rewards
+
+    def blas_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    seen, blur = [], rewards._gaussian_blur
+
+    def spy(x, sigma):
+        seen.append(blas_threads())
+        return blur(x, sigma)
+
+    monkeypatch.setattr(rewards, "_gaussian_blur", spy)
+    blank = np.full((1, 16, 16, 3), 200, np.uint8)
+    target = blank.copy()
+    target[:, 4:8, 4:8] = 0
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        assert change_similarity(target, target, blank)[0] == pytest.approx(1.0)
+        assert blas_threads() == {2}
+    assert seen and all(s == {1} for s in seen)
