@@ -30,7 +30,7 @@ from typing import Any
 import spiral_envs
 from spiral_envs.benchmark import SUITE, TracerPolicy, random_policy, score
 
-__all__ = ["AGENTS", "SETTINGS", "bench_id", "main", "run"]
+__all__ = ["AGENTS", "SETTINGS", "bench_id", "main", "run", "settings_of"]
 
 AGENTS = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
 
@@ -56,7 +56,20 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "gamma": 0.8,
         "num_envs": 64,
     },
+    # scenes: the benchmark reward there is the per-step change similarity (examples/train_scene.py)
+    "spiral-scene": {
+        "reward": "similarity",
+        "reward_mode": "per_step",
+        "gamma": 0.8,
+        "num_envs": 32,
+    },
 }
+
+
+def settings_of(env_id: str, agent: str) -> dict[str, Any]:
+    """``agent``'s entry of :data:`SETTINGS` on ``env_id`` (empty for the untrained agents)."""
+    key = "spiral-scene" if agent == "spiral" and "Scene" in env_id else agent
+    return SETTINGS.get(key, {})
 
 
 def bench_id(env_id: str, box: bool = False) -> str:
@@ -113,7 +126,7 @@ def run(
         "frames": frames,
         "train_s": round(train_s, 1),
         "score": result,
-        "settings": SETTINGS.get(agent, {}),
+        "settings": settings_of(env_id, agent),
     }
 
 
@@ -128,7 +141,7 @@ def _train_spiral(
     cfg = TrainConfig.from_dict(
         {
             "env_id": env_id,
-            **SETTINGS["spiral"],
+            **settings_of(env_id, "spiral"),
             "total_steps": steps,
             "max_minutes": minutes,
             "seed": seed,

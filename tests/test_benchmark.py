@@ -158,6 +158,19 @@ def test_spiral_bench_trains_sb3_and_the_spiral_agent_briefly(tmp_path):
         assert res["frames"] >= 128 and 0 < res["score"]["l2"] < 1, agent
 
 
+def test_spiral_bench_trains_the_spiral_agent_on_scenes_with_the_scene_reward(tmp_path):
+    # the scene benchmark reward is the change similarity: the agent trains on it, not on L2
+    from agents.bench import run
+    from agents.checkpoint import load_checkpoint
+
+    scene = "SpiralMuJoCo-Scene-Cond-v0"
+    res = run(scene, "spiral", steps=160, seed=0, episodes=2, threads=1, work_dir=tmp_path)
+    assert res["settings"]["reward"] == "similarity" and res["frames"] >= 160
+    assert 0 <= res["score"]["type_accuracy"] <= 1
+    ckpt = load_checkpoint(tmp_path / f"{scene}__spiral__s0" / "checkpoint.pt")
+    assert ckpt["config"]["reward"] == "similarity"
+
+
 def _result(env_id: str, agent: str, seed: int, l2: float, steps: int = 250_000) -> dict:
     score = {"l2": l2, "psnr": 10.0 + seed, "blank_l2": 0.11}
     budget = {"steps": steps, "minutes": 0.0}
