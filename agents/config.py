@@ -164,6 +164,9 @@ class NetConfig(_Validated):
     glimpse: bool = _f(
         False, "Let later sub-actions read the encoder's features at the chosen cell."
     )
+    target_glimpse: bool = _f(
+        False, "Let later sub-actions read the target's colour at the chosen cell (conditional)."
+    )
     pen_plane: bool = _f(True, "Add an input plane marking the pen position (paper: false).")
     res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
     hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)

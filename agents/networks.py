@@ -25,6 +25,9 @@ Options of :class:`~agents.config.NetConfig` beyond the paper's network:
   canvas and target locally (the paper's heads see only the LSTM output).
 * ``glimpse`` adds, after each spatial sub-action, the encoder's features at the chosen cell to the
   head's running vector, so the sub-actions after it (a colour, a size) can read what is there.
+* ``target_glimpse`` (conditional agents) adds the target's mean colour in the chosen cell and in
+  the 5x5 cells around it, at full precision: the encoder's map is 8x coarser than the grid, and
+  a stroke's colour is best read where it lands.
 """
 
 from __future__ import annotations
@@ -300,6 +303,13 @@ class PolicyNet(nn.Module):
                 if cfg.glimpse and comp.spatial and isinstance(heads[k], SpatialHead)
             }
         )
+        self.target_glimpses = nn.ModuleDict(
+            {
+                str(k): nn.Linear(2 * c, cfg.lstm)
+                for k, comp in enumerate(spec.components[:-1])
+                if cfg.target_glimpse and conditional and comp.spatial
+            }
+        )
 
     # --- pieces ---------------------------------------------------------------------------
     def initial_state(self, batch: int, device: torch.device | str = "cpu"):
@@ -351,11 +361,13 @@ class PolicyNet(nn.Module):
         actions: torch.Tensor | None = None,
         greedy: bool = False,
         fmap: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Autoregressive head: samples (or teacher-forces ``actions``) one component at a time.
 
         ``fmap`` is the encoder's ``(N, ch, H/8, W/8)`` map, used by the spatial heads when
-        ``spatial_skip`` is on.
+        ``spatial_skip`` is on, and by the glimpses. ``target`` is the uint8 ``(N, H, W, C)``
+        target, read by the target glimpses.
 
         Runs in float32 also under bf16 autocast (as the value head): bf16 logits put about
         0.01 nats of error on each log-probability, the head is a small share of the cost.
@@ -364,7 +376,11 @@ class PolicyNet(nn.Module):
             ``(actions int64 (N, K), logits list)``.
         """
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return self._head(z.float(), actions, greedy, None if fmap is None else fmap.float())
+            fmap = None if fmap is None else fmap.float()
+            timg = None
+            if self.target_glimpses and target is not None:
+                timg = target.movedim(-1, -3).float() / 255.0
+            return self._head(z.float(), actions, greedy, fmap, timg)
 
     def _head(
         self,
@@ -372,6 +388,7 @@ class PolicyNet(nn.Module):
         actions: torch.Tensor | None,
         greedy: bool,
         fmap: torch.Tensor | None,
+        timg: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out, logits = [], []
         last = len(self.heads) - 1
@@ -392,6 +409,10 @@ class PolicyNet(nn.Module):
                 upd = mix(torch.cat([z, emb(a)], -1))
                 if str(k) in self.glimpses and fmap is not None:
                     upd = upd + self.glimpses[str(k)](self._glimpse(fmap, a, head.grid))
+                if str(k) in self.target_glimpses and timg is not None:
+                    grid = self.spec.components[k].grid
+                    look = self._target_glimpse(timg, a, grid)
+                    upd = upd + self.target_glimpses[str(k)](look)
                 z = F.relu(z + upd)
         return torch.stack(out, -1), logits
 
@@ -403,6 +424,16 @@ class PolicyNet(nn.Module):
         idx = (cell // cols) * fh // rows * fw + (cell % cols) * fw // cols
         flat = fmap.flatten(2)
         return flat.gather(2, idx.view(-1, 1, 1).expand(-1, flat.shape[1], 1)).squeeze(-1)
+
+    @classmethod
+    def _target_glimpse(
+        cls, image: torch.Tensor, cell: torch.Tensor, grid: tuple[int, int]
+    ) -> torch.Tensor:
+        """``(N, 2C)``: the mean of float ``(N, C, H, W)`` ``image`` over grid cell ``cell`` and
+        over the 5x5 cells around it (those inside the image)."""
+        cells = F.adaptive_avg_pool2d(image, grid)
+        around = F.avg_pool2d(cells, 5, stride=1, padding=2, count_include_pad=False)
+        return cls._glimpse(torch.cat([cells, around], 1), cell, grid)
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         """The value head, always in float32 (also under bf16 autocast): ``(N, L) -> (N,)``."""
@@ -467,7 +498,7 @@ class PolicyNet(nn.Module):
         feats, fmap = self.encode(canvas, target, step, prev_action, prev_valid, noise)
         z, state = self.core(feats.unsqueeze(0), state)
         z = z.squeeze(0)
-        actions, logits = self.head(z, greedy=greedy, fmap=fmap)
+        actions, logits = self.head(z, greedy=greedy, fmap=fmap, target=target)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
         return PolicyOutput(actions, lp, ent, self.value(z)), state
 
@@ -501,7 +532,7 @@ class PolicyNet(nn.Module):
         z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
         z = z.reshape(t * b, -1)
         acts = actions.reshape(t * b, k)
-        _, logits = self.head(z, actions=acts, fmap=fmap)
+        _, logits = self.head(z, actions=acts, fmap=fmap, target=tgt)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
         v = self.value(z)
         return PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))

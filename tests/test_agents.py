@@ -189,7 +189,7 @@ def test_masked_log_prob_and_entropy_leave_out_ignored_subactions():
 @pytest.mark.parametrize(
     "conditional,color,glimpse", [(True, False, False), (False, True, False), (True, True, True)]
 )
-def test_policy_act_and_evaluate_agree(conditional, color, glimpse):
+def test_policy_act_and_evaluate_agree(conditional, color, glimpse):  # glimpse: both kinds
     torch.manual_seed(0)
     env = FakePaintEnv(conditional=conditional, color=color)
     import gymnasium as gym
@@ -201,10 +201,13 @@ def test_policy_act_and_evaluate_agree(conditional, color, glimpse):
         env.action_spec,
         env.observation_space["canvas"].shape,
         conditional,
-        NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16, glimpse=glimpse),
+        NetConfig(
+            channels=8, res_blocks=1, hidden=16, lstm=16, glimpse=glimpse, target_glimpse=glimpse
+        ),
         max_step=4,
     )
     assert len(pol.glimpses) == (2 if glimpse else 0)  # after "end" and "control"
+    assert len(pol.target_glimpses) == (2 if glimpse and conditional else 0)
     r = Actor(envs, pol).collect(seeds=[0, 1, 2])
     t, b, k = r.actions.shape
     assert (t, b, k) == (4, 3, len(env.action_spec))
@@ -433,6 +436,29 @@ def test_glimpse_reads_the_encoder_map_at_the_chosen_cell():
     assert g.shape == (2, 3)
     assert g[0].tolist() == fmap[0, :, 0, 0].tolist()
     assert g[1].tolist() == fmap[1, :, 1, 3].tolist()
+
+
+def test_target_glimpse_reads_the_target_colour_at_and_around_the_chosen_cell():
+    image = torch.zeros(1, 3, 16, 16)
+    image[0, 0, 4:6, 6:8] = 1.0  # red fills grid cell (2, 3) of an 8x8 grid (2 px a cell)
+    cells = torch.tensor([2 * 8 + 3, 0])
+    g = PolicyNet._target_glimpse(image.expand(2, -1, -1, -1), cells, (8, 8))
+    assert g.shape == (2, 6)
+    assert g[0, :3].tolist() == [1.0, 0.0, 0.0]  # the cell itself
+    assert g[0, 3].item() == pytest.approx(1 / 25)  # one red cell of the 5x5 around it
+    assert g[1].abs().sum() == 0  # cell (0, 0): nothing red within two cells
+    # the glimpse changes what the later sub-actions sample: a red target vs a black one
+    torch.manual_seed(0)
+    env = FakePaintEnv(conditional=True, color=True)
+    cfg = NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16, target_glimpse=True)
+    pol = PolicyNet(env.action_spec, (16, 16, 3), True, cfg, max_step=4)
+    z = torch.zeros(2, 16)
+    acts = torch.zeros(2, len(env.action_spec), dtype=torch.long)
+    red = torch.zeros(2, 16, 16, 3, dtype=torch.uint8)
+    red[1, ..., 0] = 255
+    _, logits = pol.head(z, actions=acts, target=red)
+    assert torch.equal(logits[1][0], logits[1][1])  # "end" comes before any glimpse
+    assert not torch.allclose(logits[-1][0], logits[-1][1])  # the last sub-action reads it
 
 
 def test_spatial_head_skip_joins_at_its_own_resolution():
