@@ -237,6 +237,11 @@ class PolicyNet(nn.Module):
         h, w, c = image_shape
         if h % 8 or w % 8:
             raise ValueError(f"image_shape {image_shape}: height and width must divide by 8")
+        if cfg.target_glimpse and not conditional:
+            raise ValueError(
+                "target_glimpse reads the target, and this env has none: use a conditional id "
+                "(SpiralPaint-MNIST-Cond-v0, ...) or leave target_glimpse off"
+            )
         s = cfg.stem_stride
         if s not in (1, 2, 4, 8):
             raise ValueError(f"stem_stride = {s}: accepted 1, 2, 4 or 8")

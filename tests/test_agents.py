@@ -459,6 +459,8 @@ def test_target_glimpse_reads_the_target_colour_at_and_around_the_chosen_cell():
     _, logits = pol.head(z, actions=acts, target=red)
     assert torch.equal(logits[1][0], logits[1][1])  # "end" comes before any glimpse
     assert not torch.allclose(logits[-1][0], logits[-1][1])  # the last sub-action reads it
+    with pytest.raises(ValueError, match="conditional id"):
+        PolicyNet(env.action_spec, (16, 16, 3), False, cfg, max_step=4)
 
 
 def test_spatial_head_skip_joins_at_its_own_resolution():
