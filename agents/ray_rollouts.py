@@ -8,9 +8,10 @@ RLlib's IMPALA), which then plays its next one: a worker waits only for the one 
 feeds, while the other workers act. Stale batches carry their ``policy_version``; the learner
 corrects them with V-trace.
 
-Faults: workers are created with ``max_restarts``; a batch lost to a dead worker is dropped, and
-the restarted worker gets the current weights before it acts again, while the other workers go
-on. Constructor arguments are the flat config and an index (small, so Ray can always restart).
+Faults: workers are created with ``max_restarts``; a batch lost to a dead worker is dropped, while
+the other workers go on. Every ``collect`` names the weights' version and carries a reference to
+them, so a worker that Ray restarted, whenever it died, loads the current weights before it acts.
+Constructor arguments are the flat config and an index (small, so Ray can always restart).
 """
 
 from __future__ import annotations
@@ -60,11 +61,15 @@ class RolloutWorker:
         envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs)
         self.actor = Actor(envs, policy, "cpu", cfg.precision)
         self.rng = np.random.default_rng([cfg.seed, index])
+        self.loaded: int | None = None  # the version of the weights in the policy
 
-    def set_weights(self, state_dict: dict, version: int) -> None:
-        self.actor.set_weights(state_dict, version)
-
-    def collect(self) -> Rollout:
+    def collect(self, version: int, weights: list) -> Rollout:
+        """One batch of episodes with weights ``version``. ``weights`` holds their object
+        reference in a list, so Ray passes it unfetched: the worker fetches them only when the
+        version is new to it (a push, or a fresh start after Ray restarted it)."""
+        if version != self.loaded:
+            self.actor.set_weights(import_ray().get(weights[0]), version)
+            self.loaded = version
         return self.actor.collect(draw_seeds(self.rng, self.actor.envs.num_envs))
 
     def pid(self) -> int:
@@ -111,7 +116,6 @@ class RayRollouts:
             self.workers = [worker.remote(cfg.to_dict(), i) for i in range(rc.num_actors)]
             self.weights_every = rc.weights_every
             self.weights, self.version = ray.put(cpu_copy(state_dict)), version
-            self.sent = [-1] * rc.num_actors  # the version each worker last received
             self.max_restarts, self.restarts = rc.actor_restarts, 0
             self.deaths = [0] * rc.num_actors
             for i in range(rc.num_actors):
@@ -130,12 +134,8 @@ class RayRollouts:
             )
 
     def _launch(self, i: int) -> None:
-        """Sends worker ``i`` the current weights if it lacks them, then asks for a batch."""
-        w = self.workers[i]
-        if self.sent[i] != self.version:
-            w.set_weights.remote(self.weights, self.version)
-            self.sent[i] = self.version
-        self.pending[w.collect.remote()] = i
+        """Asks worker ``i`` for a batch with the current weights."""
+        self.pending[self.workers[i].collect.remote(self.version, [self.weights])] = i
 
     def next(self) -> Rollout:
         """The first batch any worker finishes. That worker starts its next batch with the
@@ -171,7 +171,6 @@ class RayRollouts:
             print(f"rollout worker {i} died, out of restarts: left out ({error})", file=sys.stderr)
             return
         print(f"rollout worker {i} died; Ray restarts it ({type(error).__name__})", file=sys.stderr)
-        self.sent[i] = -1
         self._launch(i)
 
     def set_weights(self, state_dict: dict, version: int) -> None:

@@ -82,14 +82,43 @@ def test_a_ray_run_completes_writes_its_outputs_and_shuts_ray_down(tmp_path, mon
     _assert_no_leaks(spy.pids)
 
 
-def test_a_killed_worker_is_restarted_and_the_run_completes(tmp_path, monkeypatch, capsys):
+def _kill(spy, which: str) -> None:
+    """SIGKILLs a worker of the running source: the one playing a batch (``busy``), or the one
+    that has just returned its batch and waits for the update it feeds (``idle``)."""
+    (source,) = spy.sources
+    spy.killed = next(iter(source.pending.values())) if which == "busy" else source.returned[0]
+    os.kill(spy.pids[spy.killed], signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_batch_is_restarted_and_the_run_completes(
+    tmp_path, monkeypatch, capsys
+):
     spy = Spy(monkeypatch)
-    on_nth_reward_call(monkeypatch, 2, lambda: os.kill(spy.pids[0], signal.SIGKILL))
+    on_nth_reward_call(monkeypatch, 2, lambda: _kill(spy, "busy"))
     s = tr.train(ray_cfg(tmp_path, total_steps=400))
     assert s["frames"] == 400
     (source,) = spy.sources
-    assert source.restarts >= 1  # one kill; a slow restart under load can cost one more
-    assert "rollout worker 0 died; Ray restarts it" in capsys.readouterr().err
+    assert source.restarts >= 1  # its batch is lost; a slow restart under load can cost one more
+    assert f"rollout worker {spy.killed} died; Ray restarts it" in capsys.readouterr().err
+    _assert_no_leaks(spy.pids)
+
+
+def test_a_worker_killed_between_batches_comes_back_with_the_current_weights(tmp_path, monkeypatch):
+    spy = Spy(monkeypatch)
+    on_nth_reward_call(monkeypatch, 2, lambda: _kill(spy, "idle"))
+    versions = []
+    real_update = tr.PolicyLearner.update
+
+    def update(self, rollout, *a, **k):
+        versions.append((rollout.policy_version, self.version))
+        return real_update(self, rollout, *a, **k)
+
+    monkeypatch.setattr(tr.PolicyLearner, "update", update)
+    s = tr.train(ray_cfg(tmp_path, total_steps=400, weights_every=2))
+    assert s["frames"] == 400
+    # 2 workers and a push every 2 updates: at most 2 updates stale. A restart that acted on the
+    # weights it was built with would report version 0 long after the start.
+    assert all(learner - 2 <= acted <= learner for acted, learner in versions), versions
     _assert_no_leaks(spy.pids)
 
 
