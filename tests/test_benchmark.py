@@ -10,7 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import run_script
+from conftest import ROOT, run_script
 
 import spiral_envs  # noqa: F401
 from spiral_envs.benchmark import EVAL_SEED, TracerPolicy, random_policy, score
@@ -218,6 +218,21 @@ def test_bench_table_reports_mean_and_sample_sd_over_seeds_in_suite_order(tmp_pa
     bad = run_script("benchmarks/bench_table.py", tmp_path, "--into", doc, returncode=2)
     assert "needs one '<!-- bench-table -->'" in bad.stderr
     assert doc.read_text() == "no markers\n"  # nothing lost
+
+
+def test_the_committed_untrained_rows_are_reproduced_by_their_commands(tmp_path):
+    rows = sorted((ROOT / "docs" / "bench_results").glob(f"{MNIST}__*__untrained__seed0.json"))
+    assert [p.name.split("__")[1] for p in rows] == ["random", "tracer"]
+    out = run_script("benchmarks/bench_reproduce.py", *rows, "--out", tmp_path).stdout
+    assert out.count("->") == 2 * 3 and out.rstrip().endswith("all reproduced"), out
+    # a changed score is reported, and fails the run
+    doctored = json.loads(rows[0].read_text())
+    doctored["score"]["l2"] *= 1.01
+    (tmp_path / "doctored.json").write_text(json.dumps(doctored))
+    bad = run_script(
+        "benchmarks/bench_reproduce.py", tmp_path / "doctored.json", "--out", tmp_path, returncode=1
+    ).stdout
+    assert "l2" in bad and "DIFFERS" in bad and "1 score(s) beyond" in bad
 
 
 AGENT_CHECKPOINTS = sorted(p for p in PRETRAINED.glob("*.pt") if p.name != "mnist_classifier.pt")
