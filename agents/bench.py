@@ -174,6 +174,8 @@ def _budget_name(steps: int, minutes: float) -> str:
 def _environment() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
+    import torch
+
     out: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
     for pkg in ("spiral-gym", "gymnasium", "torch", "stable_baselines3"):
         try:
@@ -181,7 +183,20 @@ def _environment() -> dict[str, Any]:
         except PackageNotFoundError:
             out[pkg] = None
     out["machine"] = platform.processor() or platform.machine()
+    # A seeded trained row is bit-exact only on a CPU with the same vector kernels.
+    out["cpu"] = _cpu_model()
+    out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def build_parser() -> argparse.ArgumentParser:

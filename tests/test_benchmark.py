@@ -138,6 +138,14 @@ def test_spiral_bench_writes_a_result_and_refuses_bad_runs(tmp_path, capsys):
     res = json.loads(path.read_text())
     assert res["score"]["episodes"] == 4 and res["score"]["l2"] < res["score"]["blank_l2"]
     assert res["command"].startswith("spiral-bench --env_id") and res["environment"]["python"]
+    assert res["environment"]["cpu"] and res["environment"]["torch_cpu_capability"] in {
+        "DEFAULT",
+        "AVX2",
+        "AVX512",
+        "ZVECTOR",
+        "VSX",
+        "SVE256",
+    }
     for argv, message in (
         (["--env_id", "SpiralPaint-MNIST-v0", "--agent", "ppo"], "no benchmark id"),
         (["--env_id", MNIST, "--agent", "ppo"], "give a budget"),
@@ -233,6 +241,29 @@ def test_the_committed_untrained_rows_are_reproduced_by_their_commands(tmp_path)
         "benchmarks/bench_reproduce.py", tmp_path / "doctored.json", "--out", tmp_path, returncode=1
     ).stdout
     assert "l2" in bad and "DIFFERS" in bad and "1 score(s) beyond" in bad
+
+
+def test_reproduce_accepts_a_score_within_its_rows_spread_only_when_asked(tmp_path):
+    """A trained row rerun on another CPU lands near, not on, its number: ``--sd`` judges it
+    against the row's other seeds in the result's folder."""
+    row = tmp_path / "row"
+    row.mkdir()
+    true = json.loads(
+        (ROOT / "docs" / "bench_results" / f"{MNIST}__random__untrained__seed0.json").read_text()
+    )
+    for seed, factor in ((0, 1.01), (1, 1.03), (2, 0.97)):
+        r = json.loads(json.dumps(true))
+        r["seed"], r["score"]["l2"] = seed, true["score"]["l2"] * factor
+        (row / f"seed{seed}.json").write_text(json.dumps(r))
+    (row / "other.json").write_text(json.dumps({**true, "agent": "tracer"}))  # not in the row
+    args = ("benchmarks/bench_reproduce.py", row / "seed0.json", "--out", tmp_path / "out")
+    strict = run_script(*args, returncode=1).stdout
+    assert "row 0.2781 ± 0.0085 (3 seeds): -0.11 sd  DIFFERS" in strict, strict
+    assert run_script(*args, "--sd", "1").stdout.rstrip().endswith("all reproduced")
+    assert "DIFFERS" in run_script(*args, "--sd", "0.05", returncode=1).stdout
+    (row / "broken.json").write_text("{")
+    bad = run_script(*args, returncode=2).stderr
+    assert "broken.json (a result beside seed0.json)" in bad
 
 
 AGENT_CHECKPOINTS = sorted(p for p in PRETRAINED.glob("*.pt") if p.name != "mnist_classifier.pt")
