@@ -19,17 +19,24 @@ from agents.actor import Actor, LocalRollouts, RolloutSource, ThreadedRollouts
 from agents.checkpoint import load_checkpoint
 from agents.config import NetConfig, TrainConfig
 from agents.discriminator import DiscriminatorLearner
+from agents.imitation import ImitationLearner, Kickstart
+from agents.learner import PolicyLearner
 from agents.networks import PolicyNet
+from agents.programs import OwnTargets, PriorActor, SearchActor
 from spiral_envs.actions import ActionSpec
-from spiral_envs.protocols import ImageDataset
+from spiral_envs.protocols import Discriminator, ImageDataset
 from spiral_envs.registration import takes_split
+from spiral_envs.rewards import ChangeSimilarity, L2Discriminator
 
 __all__ = [
     "EnvInfo",
     "LoadedPolicy",
+    "build_actor",
     "build_discriminator",
+    "build_learner",
     "build_policy",
     "build_rollouts",
+    "load_init",
     "load_policy",
     "make_envs",
     "probe_env",
@@ -146,28 +153,123 @@ def build_discriminator(
     )
 
 
+def build_scorer(cfg: TrainConfig, disc: Discriminator | None) -> Discriminator:
+    """What a search keeps the best of: the run's reward as a canvas score (higher is better)."""
+    reward = cfg.rewards.reward
+    if reward == "l2":
+        return L2Discriminator()
+    if reward == "similarity":
+        return ChangeSimilarity()
+    if disc is None:
+        raise ValueError(
+            "a search scored by the discriminator needs its learner in this process: "
+            "backend 'local', or reward 'l2' for reconstruction"
+        )
+    return disc
+
+
+def build_actor(
+    cfg: TrainConfig,
+    envs,
+    policy: PolicyNet,
+    device: torch.device,
+    disc: Discriminator | None = None,
+    stream: int = 0,
+):
+    """The actor of the run's stage: the policy (``rl``, ``wake``), the prior's programs
+    (``sleep``), or the search (``search``); all have ``collect(seeds) -> Rollout``.
+    ``stream`` numbers the actor's own prior draws (a Ray worker's index)."""
+    pc = cfg.programs
+    rng = np.random.default_rng([cfg.seed, 28, stream])  # apart from the reset seeds
+    if pc.stage == "sleep":
+        return PriorActor(envs, rng)
+    if pc.stage == "search":
+        return SearchActor(
+            envs,
+            policy,
+            build_scorer(cfg, disc),
+            rng,
+            device,
+            policy_candidates=pc.search_policy,
+            prior_candidates=pc.search_prior,
+            move_candidates=pc.search_moves,
+            lookahead=pc.search_lookahead,
+            precision=cfg.precision,
+        )
+    return Actor(envs, policy, device, cfg.precision)
+
+
 def build_rollouts(
     cfg: TrainConfig,
     policy: PolicyNet,
     rng: np.random.Generator,
     device: torch.device,
     version: int = 0,
+    disc: Discriminator | None = None,
 ) -> RolloutSource:
-    """The run's rollout source: Ray workers, a thread one batch ahead, or in process.
+    """The run's rollout source: Ray workers, a thread one batch ahead, or in process; for the
+    ``sleep`` and ``wake`` stages, its episodes paired with their own renderings.
 
     Args:
         policy, version: The learner's network and its update count (workers start from it).
         rng: Draws the reset seeds of local sources (Ray workers seed their own).
+        disc: The discriminator, for a search scored by it.
     """
     if cfg.backend == "ray":
         from agents.ray_rollouts import RayRollouts  # ray is an optional dependency
 
-        return RayRollouts(cfg, policy.state_dict(), version)
-    envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs, cfg.vector_mode)
-    # a thread ahead acts on its own copy of the weights; in process, on the learner's module
-    actor = Actor(envs, copy.deepcopy(policy) if cfg.async_actor else policy, device, cfg.precision)
-    actor.set_weights(None, version)
-    return (ThreadedRollouts if cfg.async_actor else LocalRollouts)(actor, rng)
+        if cfg.programs.stage == "search":
+            build_scorer(cfg, None)  # a discriminator's search cannot run on the workers
+
+        source = RayRollouts(cfg, policy.state_dict(), version)
+    else:
+        envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs, cfg.vector_mode)
+        # a thread ahead acts on its own copy of the weights; in process, on the learner's module
+        acting = copy.deepcopy(policy) if cfg.async_actor else policy
+        actor = build_actor(cfg, envs, acting, device, disc)
+        actor.set_weights(None, version)
+        source = (ThreadedRollouts if cfg.async_actor else LocalRollouts)(actor, rng)
+    return OwnTargets(source) if cfg.programs.stage in ("sleep", "wake") else source
+
+
+def build_learner(cfg: TrainConfig, policy: PolicyNet, device: torch.device):
+    """The stage's learner: A2C (``rl``, with the kickstarting teacher when ``kl_coef``) or
+    maximum likelihood of programs (the renderer's stages)."""
+    pc = cfg.programs
+    if pc.stage != "rl":
+        return ImitationLearner(
+            policy,
+            cfg.learner,
+            device,
+            cfg.precision,
+            pc.updates_per_batch,
+            pc.replay_batches,
+            cfg.seed,
+        )
+    kickstart = None
+    if pc.kl_coef or pc.kl_coef_final:
+        teacher = load_policy(pc.init_from, device).policy
+        kickstart = Kickstart(teacher, pc.kl_coef, pc.kl_coef_final)
+    return PolicyLearner(policy, cfg.learner, device, cfg.precision, cfg.off_policy, kickstart)
+
+
+def load_init(cfg: TrainConfig, policy: PolicyNet, device: torch.device) -> None:
+    """Loads ``cfg.programs.init_from``'s policy weights into ``policy`` (an earlier stage's).
+
+    Raises:
+        ValueError: the checkpoint's network or env differs from this run's.
+    """
+    path = cfg.programs.init_from
+    ck = load_checkpoint(Path(path), map_location=device)
+    theirs = TrainConfig.from_dict(ck["config"])
+    if theirs.net != cfg.net or theirs.env_id != cfg.env_id:
+        raise ValueError(
+            f"init_from {path}: trained as {theirs.env_id} with {theirs.net}; this run is "
+            f"{cfg.env_id} with {cfg.net}: give every stage the same env and net options"
+        )
+    policy.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in ck["learner"]["policy"].items()}
+    )
 
 
 class LoadedPolicy(NamedTuple):

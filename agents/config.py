@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "CriticConfig",
+    "ProgramConfig",
     "LearnerConfig",
     "NetConfig",
     "RayConfig",
@@ -168,6 +169,12 @@ class NetConfig(_Validated):
         False, "Let later sub-actions read the target's colour at the chosen cell (conditional)."
     )
     pen_plane: bool = _f(True, "Add an input plane marking the pen position (paper: false).")
+    pointer: bool = _f(
+        False,
+        "Spatial heads also point at grid cells: a small fully convolutional map of canvas, "
+        "target and pen at the grid's resolution, scored against a query from the head.",
+    )
+    pointer_channels: int = _f(16, "Channels of the pointer map (with pointer).", low=1)
     res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
     hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)
     lstm: int = _f(128, "LSTM size, also the head's running vector (paper 256).", low=1)
@@ -221,6 +228,65 @@ class RayConfig(_Validated):
             raise ValueError(f"cpus_per_actor = {self.cpus_per_actor}: accepted > 0")
 
 
+@dataclass(frozen=True)
+class ProgramConfig(_Validated):
+    """Learning from the renderer: the run's stage, where it starts, and the search's sizes.
+
+    ``docs/renderer.md`` explains the stages; ``agents.programs`` and ``agents.imitation`` are
+    their pieces.
+    """
+
+    stage: str = _f(
+        "rl",
+        "What the run learns from: 'rl' (A2C on the reward), or maximum likelihood of programs: "
+        "'sleep' (random programs of a stroke prior, paired with their renderings), 'wake' (the "
+        "policy's own programs for real targets, paired with their renderings), 'search' (the "
+        "best of candidate actions tried on the renderer each step).",
+        choices=("rl", "sleep", "wake", "search"),
+    )
+    init_from: str = _f(
+        "", "A checkpoint whose policy weights the run starts from (an earlier stage's)."
+    )
+    kl_coef: float = _f(
+        0.0,
+        "Stage 'rl': weight at the start of KL(init_from's policy || policy) on the batch's "
+        "steps (kickstarting), decayed linearly to kl_coef_final.",
+        low=0.0,
+    )
+    kl_coef_final: float = _f(0.0, "The KL weight at the end of the run.", low=0.0)
+    updates_per_batch: int = _f(
+        1,
+        "The renderer's stages: gradient steps per new batch; the steps after the first "
+        "replay earlier batches (their programs stay exact examples).",
+        low=1,
+    )
+    replay_batches: int = _f(
+        16, "The renderer's stages: earlier batches kept for those replayed steps.", low=1
+    )
+    search_policy: int = _f(8, "Stage 'search': samples of the policy tried per step.", low=0)
+    search_prior: int = _f(16, "Stage 'search': prior strokes tried per step.", low=0)
+    search_moves: int = _f(
+        4, "Stage 'search': pen moves tried per step (to cells unlike the target).", low=0
+    )
+    search_lookahead: int = _f(
+        4,
+        "Stage 'search': strokes tried after each move, to value it (0: a move is worth 0).",
+        low=0,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.kl_coef or self.kl_coef_final) and not self.init_from:
+            raise ValueError(
+                f"kl_coef = {self.kl_coef}: the KL term pulls towards init_from's policy; set "
+                "init_from to a checkpoint, or kl_coef 0"
+            )
+        if self.stage == "search" and not (self.search_policy + self.search_prior):
+            raise ValueError(
+                "stage 'search' tries no candidates: set search_policy or search_prior"
+            )
+
+
 #: The parts of a :class:`TrainConfig`, by field name.
 _SECTIONS: dict[str, type] = {
     "rewards": RewardConfig,
@@ -228,6 +294,7 @@ _SECTIONS: dict[str, type] = {
     "net": NetConfig,
     "critic": CriticConfig,
     "ray": RayConfig,
+    "programs": ProgramConfig,
 }
 
 
@@ -271,6 +338,7 @@ class TrainConfig(_Validated):
     net: NetConfig = field(default_factory=NetConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    programs: ProgramConfig = field(default_factory=ProgramConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()

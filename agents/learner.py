@@ -11,7 +11,14 @@ from agents.discriminator import NonFiniteLossError
 from agents.losses import a2c_loss, gae_advantages, vtrace
 from agents.networks import PolicyNet, as_tensor, autocast
 
-__all__ = ["PolicyLearner"]
+__all__ = ["PolicyLearner", "lr_and_entropy"]
+
+
+def lr_and_entropy(cfg: LearnerConfig, progress: float) -> tuple[float, float]:
+    """``(lr, ent_coef)`` at training ``progress`` in ``[0, 1]`` (linear schedules)."""
+    p = min(max(progress, 0.0), 1.0)
+    lr = cfg.lr if cfg.lr_final < 0 else cfg.lr + p * (cfg.lr_final - cfg.lr)
+    return lr, cfg.ent_coef + p * (cfg.ent_coef_final - cfg.ent_coef)
 
 
 class PolicyLearner:
@@ -24,6 +31,7 @@ class PolicyLearner:
             default: ``cfg.off_policy``, with ``"auto"`` meaning ``"none"``.
         device: Torch device.
         precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass).
+        kickstart: A teacher whose KL term joins the loss (:class:`agents.imitation.Kickstart`).
     """
 
     def __init__(
@@ -33,8 +41,10 @@ class PolicyLearner:
         device: torch.device | str = "cpu",
         precision: str = "fp32",
         off_policy: str | None = None,
+        kickstart=None,
     ) -> None:
         self.policy, self.cfg, self.device = policy, cfg, torch.device(device)
+        self.kickstart = kickstart
         self.off_policy = off_policy or ("none" if cfg.off_policy == "auto" else cfg.off_policy)
         self.precision = precision
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
@@ -42,9 +52,7 @@ class PolicyLearner:
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """``(lr, ent_coef)`` at training ``progress`` in ``[0, 1]``."""
-        c, p = self.cfg, min(max(progress, 0.0), 1.0)
-        lr = c.lr if c.lr_final < 0 else c.lr + p * (c.lr_final - c.lr)
-        return lr, c.ent_coef + p * (c.ent_coef_final - c.ent_coef)
+        return lr_and_entropy(self.cfg, progress)
 
     def update(self, rollout: Rollout, rewards: np.ndarray, progress: float = 0.0) -> dict:
         """One gradient step.
@@ -66,12 +74,13 @@ class PolicyLearner:
             g["lr"] = lr
         t = lambda x: as_tensor(x, dev)  # noqa: E731
         with autocast(dev, self.precision):
-            out = self.policy.evaluate(
+            out, logits = self.policy.evaluate(
                 t(rollout.canvases[:-1]),
                 t(rollout.targets),
                 t(rollout.steps),
                 t(rollout.actions),
                 t(rollout.noise),
+                return_logits=True,
             )
         rew = t(rewards).float()
         values = out.value.detach()
@@ -91,13 +100,19 @@ class PolicyLearner:
             c.vf_coef,
             c.normalize_advantage,
         )
-        if not torch.isfinite(loss.total):
+        total, extra = loss.total, {}
+        if self.kickstart is not None:
+            kl_coef = self.kickstart.weight(progress)
+            kl = self.kickstart.loss(rollout, logits, dev)
+            total = total + kl_coef * kl
+            extra = {"losses/kl_teacher": kl.item(), "charts/kl_coef": kl_coef}
+        if not torch.isfinite(total):
             raise NonFiniteLossError(
                 f"policy loss is {loss.total.item()} (policy {loss.policy.item()}, value "
                 f"{loss.value.item()}, entropy {loss.entropy.item()}) at update {self.version}"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        total.backward()
         clip = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), clip)
         if not torch.isfinite(grad_norm):
@@ -110,7 +125,7 @@ class PolicyLearner:
             ratio = (out.log_prob.detach() - t(rollout.log_prob)).exp()
             flag = rollout.actions[..., self.policy.spec.index(self.policy.spec.gate)]
         return {
-            "losses/total": loss.total.item(),
+            "losses/total": total.item(),
             "losses/policy": loss.policy.item(),
             "losses/value": loss.value.item(),
             "losses/entropy": -loss.entropy.item(),
@@ -121,6 +136,7 @@ class PolicyLearner:
             "charts/value": float(values.mean()),
             "charts/return": float(rewards.sum(0).mean()),
             "charts/paint_fraction": float(flag.mean()),
+            **extra,
         }
 
     def state_dict(self) -> dict:

@@ -25,6 +25,14 @@ Options of :class:`~agents.config.NetConfig` beyond the paper's network:
   canvas and target locally (the paper's heads see only the LSTM output).
 * ``glimpse`` adds, after each spatial sub-action, the encoder's features at the chosen cell to the
   head's running vector, so the sub-actions after it (a colour, a size) can read what is there.
+* ``pointer`` adds to each spatial head's logits a pointer score per grid cell: a small fully
+  convolutional map at the grid's own resolution (the canvas and target ink averaged over each
+  cell, the pen's cell, x/y planes; two 3x3 convs) plus the planes ``x, y, x^2 + y^2``, dotted with
+  a query from the head's running vector. "Where the target has ink the canvas lacks" is then a
+  local computation at full grid resolution, and the quadratic planes let a query peak anywhere
+  (a control point near the chosen end), rather than something the 8x coarser encoder must learn
+  to spell out through the LSTM. Learning from the renderer's examples (``agents.programs``) is
+  several times faster per update with it (``docs/renderer.md``).
 * ``target_glimpse`` (conditional agents) adds the target's mean colour in the chosen cell and in
   the 5x5 cells around it, at full precision: the encoder's map is 8x coarser than the grid, and
   a stroke's colour is best read where it lands.
@@ -43,6 +51,7 @@ from agents.config import NetConfig
 from spiral_envs.actions import ActionSpec
 
 __all__ = [
+    "HeadInputs",
     "NetConfig",
     "as_tensor",
     "autocast",
@@ -128,6 +137,15 @@ def sample_categorical(logits: torch.Tensor) -> torch.Tensor:
     cdf = F.softmax(logits, -1).cumsum(-1)
     u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=logits.shape[-1] - 1)
+
+
+class HeadInputs(NamedTuple):
+    """What the autoregressive head reads at one step (see :meth:`PolicyNet.head`)."""
+
+    z: torch.Tensor  # (N, lstm)
+    fmap: torch.Tensor  # (N, ch, H/8, W/8)
+    pmap: torch.Tensor | None  # (N, pointer_channels + 3, cells), with cfg.pointer
+    target: torch.Tensor | None  # uint8 (N, H, W, C), conditional agents
 
 
 class ResBlock(nn.Module):
@@ -297,6 +315,7 @@ class PolicyNet(nn.Module):
                 )
             )
         self.heads = nn.ModuleList(heads)
+        self.pointer_net, self.pointer_query = self._pointer_layers(spec, cfg, in_ch)
         self.action_embed = nn.ModuleList(embeds)
         self.mixers = nn.ModuleList(mixers)
         # glimpses: after a spatial sub-action, the encoder's features at the chosen cell join
@@ -316,7 +335,59 @@ class PolicyNet(nn.Module):
             }
         )
 
+    def _pointer_layers(
+        self, spec: ActionSpec, cfg: NetConfig, in_ch: int
+    ) -> tuple[nn.Module | None, nn.ModuleDict]:
+        """The pointer map's convs and one query per spatial component (``cfg.pointer``)."""
+        spatial = [k for k, c in enumerate(spec.components) if c.spatial]
+        if not cfg.pointer or not spatial:
+            return None, nn.ModuleDict()
+        grids = {spec.components[k].grid for k in spatial}
+        if len(grids) != 1:
+            raise ValueError(f"pointer needs one grid for all spatial sub-actions, got {grids}")
+        self.pointer_grid = grids.pop()
+        pc = cfg.pointer_channels
+        extra = 1 if self.pen_index is not None else 0
+        net = nn.Sequential(
+            nn.Conv2d(in_ch + extra + 2, pc, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(pc, pc, 3, padding=1),
+            nn.ReLU(),
+        )
+        rows, cols = self.pointer_grid
+        ys = torch.linspace(-1, 1, rows).view(rows, 1).expand(rows, cols)
+        xs = torch.linspace(-1, 1, cols).view(1, cols).expand(rows, cols)
+        planes = torch.stack([xs, ys, xs * xs + ys * ys])[None]  # (1, 3, rows, cols)
+        self.register_buffer("pointer_planes", planes.contiguous(), persistent=False)
+        queries = nn.ModuleDict({str(k): nn.Linear(cfg.lstm, pc + 3) for k in spatial})
+        return net, queries
+
     # --- pieces ---------------------------------------------------------------------------
+    def pointer_map(
+        self,
+        canvas: torch.Tensor,
+        target: torch.Tensor | None,
+        prev_action: torch.Tensor,
+        prev_valid: torch.Tensor,
+    ) -> torch.Tensor | None:
+        """``(N, pointer_channels + 3, rows * cols)``: the pointer features of each grid cell
+        (``None`` without ``cfg.pointer``). ``canvas`` and ``target`` are uint8 ``(N, H, W, C)``.
+        """
+        if self.pointer_net is None:
+            return None
+        images = (
+            canvas if target is None or not self.conditional else torch.cat([canvas, target], -1)
+        )
+        ink = (255 - images).movedim(-1, -3).float() * (1.0 / 255.0)
+        x = F.adaptive_avg_pool2d(ink, self.pointer_grid)
+        n = x.shape[0]
+        parts = [x, self.pointer_planes[:, :2].expand(n, -1, -1, -1)]
+        if self.pen_index is not None:
+            parts.append(self._pen_grid_plane(prev_action, prev_valid, x.dtype))
+        feats = self.pointer_net(torch.cat(parts, 1))
+        out = torch.cat([feats, self.pointer_planes.expand(n, -1, -1, -1).to(feats.dtype)], 1)
+        return out.flatten(2)
+
     def initial_state(self, batch: int, device: torch.device | str = "cpu"):
         z = torch.zeros(1, batch, self.cfg.lstm, device=device)
         return (z, z.clone())
@@ -367,12 +438,13 @@ class PolicyNet(nn.Module):
         greedy: bool = False,
         fmap: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
+        pmap: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Autoregressive head: samples (or teacher-forces ``actions``) one component at a time.
 
         ``fmap`` is the encoder's ``(N, ch, H/8, W/8)`` map, used by the spatial heads when
         ``spatial_skip`` is on, and by the glimpses. ``target`` is the uint8 ``(N, H, W, C)``
-        target, read by the target glimpses.
+        target, read by the target glimpses. ``pmap`` is :meth:`pointer_map`'s output.
 
         Runs in float32 also under bf16 autocast (as the value head): bf16 logits put about
         0.01 nats of error on each log-probability, the head is a small share of the cost.
@@ -385,7 +457,8 @@ class PolicyNet(nn.Module):
             timg = None
             if self.target_glimpses and target is not None:
                 timg = target.movedim(-1, -3).float() / 255.0
-            return self._head(z.float(), actions, greedy, fmap, timg)
+            pmap = None if pmap is None else pmap.float()
+            return self._head(z.float(), actions, greedy, fmap, timg, pmap)
 
     def _head(
         self,
@@ -394,6 +467,7 @@ class PolicyNet(nn.Module):
         greedy: bool,
         fmap: torch.Tensor | None,
         timg: torch.Tensor | None = None,
+        pmap: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out, logits = [], []
         last = len(self.heads) - 1
@@ -401,6 +475,9 @@ class PolicyNet(nn.Module):
             zip(self.heads, self.action_embed, self.mixers, strict=True)
         ):
             lg = head(z, fmap) if isinstance(head, SpatialHead) else head(z)
+            if pmap is not None and str(k) in self.pointer_query:
+                query = self.pointer_query[str(k)](z)
+                lg = lg + torch.bmm(query.unsqueeze(1), pmap).squeeze(1)
             logits.append(lg)
             if actions is None:
                 if greedy:
@@ -500,12 +577,36 @@ class PolicyNet(nn.Module):
         greedy: bool = False,
     ) -> tuple[PolicyOutput, tuple[torch.Tensor, torch.Tensor]]:
         """One step for a batch of ``B`` envs; returns the sampled actions and the new state."""
+        ctx, state = self.core_step(canvas, target, step, prev_action, prev_valid, noise, state)
+        actions, logits = self.head(
+            ctx.z, greedy=greedy, fmap=ctx.fmap, target=target, pmap=ctx.pmap
+        )
+        lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
+        return PolicyOutput(actions, lp, ent, self.value(ctx.z)), state
+
+    def core_step(
+        self,
+        canvas: torch.Tensor,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        prev_action: torch.Tensor,
+        prev_valid: torch.Tensor,
+        noise: torch.Tensor | None,
+        state: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[HeadInputs, tuple[torch.Tensor, torch.Tensor]]:
+        """Everything before the head for one step: what :meth:`head` reads, and the new state."""
         feats, fmap = self.encode(canvas, target, step, prev_action, prev_valid, noise)
         z, state = self.core(feats.unsqueeze(0), state)
-        z = z.squeeze(0)
-        actions, logits = self.head(z, greedy=greedy, fmap=fmap, target=target)
-        lp, ent, _ = masked_log_prob_entropy(self.spec, logits, actions)
-        return PolicyOutput(actions, lp, ent, self.value(z)), state
+        pmap = self.pointer_map(canvas, target, prev_action, prev_valid)
+        return HeadInputs(z.squeeze(0), fmap, pmap, target), state
+
+    def sample_candidates(self, ctx: HeadInputs, k: int) -> torch.Tensor:
+        """``k`` independent samples of the head per row: int64 ``(B, k, K)``."""
+        rep = lambda x: None if x is None else x.repeat_interleave(k, 0)  # noqa: E731
+        actions, _ = self.head(
+            rep(ctx.z), fmap=rep(ctx.fmap), target=rep(ctx.target), pmap=rep(ctx.pmap)
+        )
+        return actions.view(ctx.z.shape[0], k, -1)
 
     def evaluate(
         self,
@@ -514,7 +615,8 @@ class PolicyNet(nn.Module):
         step: torch.Tensor,
         actions: torch.Tensor,
         noise: torch.Tensor | None,
-    ) -> PolicyOutput:
+        return_logits: bool = False,
+    ) -> PolicyOutput | tuple[PolicyOutput, list[torch.Tensor]]:
         """Whole episodes from the zero state, teacher-forced.
 
         Args:
@@ -523,7 +625,9 @@ class PolicyNet(nn.Module):
             step: ``(T, B)``. actions: int64 ``(T, B, K)``. noise: ``(B, noise_dim)`` or None.
 
         Returns:
-            A :class:`PolicyOutput` with ``(T, B)`` fields (``actions`` is ``(T, B, K)``).
+            A :class:`PolicyOutput` with ``(T, B)`` fields (``actions`` is ``(T, B, K)``); with
+            ``return_logits``, also each component's ``(T * B, size_k)`` logits at the given
+            prefixes (a teacher's distributions, for a KL term).
         """
         t, b = canvas.shape[:2]
         k = actions.shape[-1]
@@ -537,7 +641,9 @@ class PolicyNet(nn.Module):
         z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
         z = z.reshape(t * b, -1)
         acts = actions.reshape(t * b, k)
-        _, logits = self.head(z, actions=acts, fmap=fmap, target=tgt)
+        pmap = self.pointer_map(flat(canvas), tgt, flat(prev), flat(valid))
+        _, logits = self.head(z, actions=acts, fmap=fmap, target=tgt, pmap=pmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
         v = self.value(z)
-        return PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))
+        out = PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))
+        return (out, logits) if return_logits else out

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.actor import Actor, Rollout, cpu_copy, draw_seeds
+from agents.actor import Rollout, cpu_copy, draw_seeds
 from agents.config import TrainConfig
 
 __all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
@@ -51,7 +51,7 @@ class RolloutWorker:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported here
         import torch
 
-        from agents.build import build_policy, make_envs, probe_env
+        from agents.build import build_actor, build_policy, make_envs, probe_env
 
         cfg = TrainConfig.from_dict(config)
         torch.set_num_threads(max(1, int(cfg.ray.cpus_per_actor)))
@@ -59,7 +59,9 @@ class RolloutWorker:
         info = probe_env(cfg.env_id, cfg.env_kwargs)
         policy = build_policy(cfg.net, info, torch.device("cpu"))
         envs = make_envs(cfg.env_id, cfg.num_envs, cfg.env_kwargs)
-        self.actor = Actor(envs, policy, "cpu", cfg.precision)
+        # the stage's actor: the policy, the prior's programs, or the search (scored by L2 or
+        # similarity; a discriminator's search needs its learner, in the driver)
+        self.actor = build_actor(cfg, envs, policy, torch.device("cpu"), stream=index + 1)
         self.rng = np.random.default_rng([cfg.seed, index])
         self.loaded: int | None = None  # the version of the weights in the policy
 

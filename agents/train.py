@@ -42,8 +42,10 @@ from agents.actor import Rollout
 from agents.build import (
     EnvInfo,
     build_discriminator,
+    build_learner,
     build_policy,
     build_rollouts,
+    load_init,
     make_envs,
     probe_env,
     resolve_device,
@@ -53,7 +55,6 @@ from agents.checkpoint import UnsafeCheckpointError, load_checkpoint, save_check
 from agents.config import TrainConfig, add_config_arguments, config_from_args
 from agents.discriminator import DiscriminatorLearner, NonFiniteLossError
 from agents.evaluate import EVAL_SEED, evaluate_policy, image_metrics
-from agents.learner import PolicyLearner
 from agents.logs import RunLogger, save_episode_gif, save_grid
 from agents.rewards import compute_rewards
 
@@ -164,7 +165,7 @@ def save_run(
     cfg: TrainConfig,
     info: EnvInfo,
     clock: Clock,
-    learner: PolicyLearner,
+    learner,
     disc: DiscriminatorLearner | None,
     rng: np.random.Generator,
 ) -> None:
@@ -194,7 +195,7 @@ def save_run(
 
 def restore_run(
     path: Path,
-    learner: PolicyLearner,
+    learner,
     disc: DiscriminatorLearner | None,
     rng: np.random.Generator,
     device: torch.device,
@@ -280,16 +281,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     info = probe_env(cfg.env_id, cfg.env_kwargs)
     policy = build_policy(cfg.net, info, device)
-    learner = PolicyLearner(policy, cfg.learner, device, cfg.precision, cfg.off_policy)
+    learner = build_learner(cfg, policy, device)
     disc = build_discriminator(cfg, info, device)
     out = Path(cfg.out_dir)
     ckpt = out / CHECKPOINT
     clock = Clock()
     if cfg.resume and ckpt.exists():
         clock = restore_run(ckpt, learner, disc, rng, device)
+    elif cfg.programs.init_from:  # an earlier stage's policy
+        load_init(cfg, policy, device)
     metrics: dict[str, float] = {}
     with ExitStack() as stack:  # all teardown, on every path
-        source = build_rollouts(cfg, policy, rng, device, learner.version)
+        source = build_rollouts(cfg, policy, rng, device, learner.version, disc)
         stack.callback(source.close)
         eval_envs = None
         if cfg.eval_every:

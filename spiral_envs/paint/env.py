@@ -304,21 +304,32 @@ class PaintEnv(gym.Env):
         info = self._info(final=terminated, canvas=canvas)
         return self._obs(canvas), 0.0, terminated, False, info
 
-    def program_step(self, action) -> Stroke | Move:
+    def program_step(self, action, after_move_to: int | None = None) -> Stroke | Move:
         """The stroke (or move) that ``step(action)`` would add to :attr:`program` now, without
         painting it: what a search over actions needs (:class:`spiral_envs.paint.GreedySearch`).
-        """
-        return self._program_step(self.action_spec.check(action))
 
-    def _program_step(self, a: list[int]) -> Stroke | Move:
+        With ``after_move_to`` (a flat grid cell), the step as it would be after first moving the
+        pen there (pen lifted, pressure 0): a search's look-ahead past a move.
+        """
+        a = self.action_spec.check(action)
+        if after_move_to is None:
+            return self._program_step(a)
+        cell = self.action_spec.check([0, after_move_to] + [0] * (len(a) - 2))[1]
+        return self._program_step(a, self._points[cell], 0.0)
+
+    def _program_step(
+        self, a: list[int], pen: tuple[float, float] | None = None, pressure: float | None = None
+    ) -> Stroke | Move:
+        pen = self._pen if pen is None else pen
+        pressure = self._pressure if pressure is None else pressure
         end = self._points[a[1]]
         if a[0] == 0:
-            return Move(self._pen, end)
+            return Move(pen, end)
         color = (0.0, 0.0, 0.0)
         if self.color:
             color = (self._levels[a[5]], self._levels[a[6]], self._levels[a[7]])
-        pressure = (self._pressure, self._pressures[a[4]])
-        return Stroke(self._pen, self._points[a[2]], end, pressure, self._radii[a[3]], color)
+        pressures = (pressure, self._pressures[a[4]])
+        return Stroke(pen, self._points[a[2]], end, pressures, self._radii[a[3]], color)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

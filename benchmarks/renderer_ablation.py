@@ -1,0 +1,111 @@
+"""What each way of learning from the renderer adds, at equal wall-clock (all stages counted).
+
+From a shipped recipe (``agents/recipes``), rows that share its env, network and reward and split
+the same total budget differently:
+
+* ``a2c``: A2C from scratch on the reward, the whole budget (the trainer before the renderer's
+  stages);
+* ``sleep+a2c``: maximum likelihood on the stroke prior's programs, then A2C with the KL pull;
+* ``sleep+wake+a2c``: the same, with a stage on the policy's own programs for real targets;
+* ``search``: the search distilled into the policy, the whole budget (no RL);
+* ``search+a2c``: the recipe itself (search distillation, then A2C with the KL pull).
+
+Each row runs as ``spiral-recipe`` does (one after another, on the whole machine) and is scored
+on the same held-out targets; the table goes to stdout and, with ``--out``, a JSON::
+
+    python benchmarks/renderer_ablation.py omniglot --minutes 30 --out docs/renderer_omniglot.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.recipe import load_recipe, run_recipe  # noqa: E402
+
+ROWS = ("a2c", "sleep+a2c", "sleep+wake+a2c", "search", "search+a2c")
+
+
+def variant(recipe: dict, row: str) -> dict:
+    """The recipe's stages for ``row``, over the recipe's total minutes (same shares)."""
+    r = copy.deepcopy(recipe)
+    search, finetune = r["stages"][0], r["stages"][-1]
+    total = sum(s["minutes"] for s in r["stages"])
+    pre = search["minutes"]
+    imitation = {k: search[k] for k in ("lr", "updates_per_batch") if k in search}
+    if row == "a2c":  # the trainer's A2C defaults from scratch; the recipe's env, net, reward
+        r["stages"] = [{"name": "a2c", "minutes": total, "num_envs": finetune.get("num_envs", 64)}]
+    elif row == "sleep+a2c":
+        r["stages"] = [
+            {"name": "sleep", "minutes": pre, "stage": "sleep", **imitation},
+            {**finetune, "minutes": total - pre},
+        ]
+    elif row == "sleep+wake+a2c":
+        r["stages"] = [
+            {"name": "sleep", "minutes": pre / 2, "stage": "sleep", **imitation},
+            {"name": "wake", "minutes": pre / 2, "stage": "wake", **imitation},
+            {**finetune, "minutes": total - pre},
+        ]
+    elif row == "search":
+        r["stages"] = [{**search, "minutes": total}]
+    elif row != "search+a2c":
+        raise ValueError(f"row {row!r}: accepted {ROWS}")
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("recipe", help="a shipped recipe name or a recipe file")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    p.add_argument("--minutes", type=float, default=None, help="total per row (default: recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=256, help="held-out episodes per row")
+    p.add_argument("--runs", default="runs/ablation", help="where the rows' runs go")
+    p.add_argument("--out", default=None, help="a JSON file for the table")
+    a = p.parse_args(argv)
+    recipe = load_recipe(a.recipe)
+    total = sum(s["minutes"] for s in recipe["stages"])
+    scale = (a.minutes or total) / total
+    name = Path(a.recipe).stem
+    results = {}
+    for row in a.rows:
+        out = Path(a.runs) / f"{name}_{row}_{a.minutes or total:g}min_seed{a.seed}"
+        rep = run_recipe(variant(recipe, row), out, scale, {"seed": a.seed}, a.episodes)
+        ev = rep["eval"]
+        results[row] = {
+            "l2": ev["l2"],
+            "psnr": ev["psnr"],
+            "blank_l2": ev["blank_l2"],
+            "constant_l2": ev["constant_l2"],
+            "minutes": rep["minutes"],
+            "stages": [
+                (s["name"], s["config"]["stage"], round(s["wall_s"] / 60, 2)) for s in rep["stages"]
+            ],
+            "frames": sum(s["frames"] for s in rep["stages"]),
+            "search_expert_l2": next(
+                (s.get("charts/l2") for s in rep["stages"] if s["config"]["stage"] == "search"),
+                None,
+            ),
+            "run": str(out),
+        }
+        print(f"{row}: held-out L2 {ev['l2']:.4f}")
+    print("| row | held-out L2 | PSNR dB | minutes | frames | search expert L2 (train) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row, r in results.items():
+        ex = "" if r["search_expert_l2"] is None else f"{r['search_expert_l2']:.4f}"
+        cells = f"{r['l2']:.4f} | {r['psnr']:.2f} | {r['minutes']:.1f} | {r['frames']}"
+        print(f"| {row} | {cells} | {ex} |")
+    if a.out:
+        doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
+        Path(a.out).write_text(json.dumps(doc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

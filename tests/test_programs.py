@@ -1,0 +1,375 @@
+"""Learning from the renderer: the maximum-likelihood loss, the prior, the search, kickstarting,
+and the stages chained through checkpoints (agents.programs, agents.imitation)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fakes import register_fake_env, small_cfg  # noqa: E402
+
+from agents.actor import Rollout  # noqa: E402
+from agents.build import build_policy, make_envs, probe_env  # noqa: E402
+from agents.config import NetConfig, TrainConfig  # noqa: E402
+from agents.imitation import ImitationLearner, Kickstart, kl_to_teacher  # noqa: E402
+from agents.networks import PolicyNet, as_tensor  # noqa: E402
+from agents.programs import PriorActor, SearchActor, StrokePrior, own_targets  # noqa: E402
+from agents.train import train  # noqa: E402
+from spiral_envs.rewards import L2Discriminator, l2_distance  # noqa: E402
+
+torch.set_num_threads(1)
+register_fake_env()
+
+#: A small real paint env: the search and the prior need its painter.
+PAINT = "SpiralPaint-MNIST-Cond-v0"
+PAINT_KW = {"canvas_size": 16, "grid": 8, "episode_length": 4, "brush_sizes": [1, 2]}
+TINY = NetConfig(channels=8, res_blocks=1, hidden=32, lstm=32, pointer=True, pointer_channels=4)
+
+
+def _paint_policy(net: NetConfig = TINY) -> PolicyNet:
+    info = probe_env(PAINT, PAINT_KW)
+    return build_policy(net, info, torch.device("cpu"))
+
+
+def _program_rollout(policy: PolicyNet, seed: int = 0, b: int = 3) -> Rollout:
+    envs = make_envs(PAINT, b, PAINT_KW)
+    try:
+        return own_targets(PriorActor(envs, np.random.default_rng(seed)).collect(range(b)))
+    finally:
+        envs.close()
+
+
+def _nll(policy: PolicyNet, r: Rollout) -> torch.Tensor:
+    t = lambda x: as_tensor(x, "cpu")  # noqa: E731
+    out = policy.evaluate(t(r.canvases[:-1]), t(r.targets), t(r.steps), t(r.actions), None)
+    return -out.log_prob.mean()
+
+
+# --- the maximum-likelihood loss ----------------------------------------------------------
+def test_the_loss_is_the_masked_nll_and_ignored_sub_actions_add_nothing():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    r = _program_rollout(policy)
+    spec = policy.spec
+    learner = ImitationLearner(policy)
+    before = _nll(policy, r).item()
+    m = learner.update(r, np.zeros(r.steps.shape, np.float32))
+    assert m["losses/nll"] == pytest.approx(before, rel=1e-5)
+    # the same programs with other values in the sub-actions a move ignores: the same loss
+    moves = r.actions[..., spec.index("flag")] == 0
+    assert moves.any(), "the prior's programs should hold moves (and rests)"
+    changed = r.actions.copy()
+    for name in ("control", "size", "pressure"):
+        k = spec.index(name)
+        changed[..., k] = np.where(moves, (changed[..., k] + 1) % spec[name].size, changed[..., k])
+    policy2 = _paint_policy()
+    policy2.load_state_dict(policy.state_dict())
+    assert _nll(policy2, r._replace(actions=changed)).item() == pytest.approx(
+        _nll(policy2, r).item(), rel=1e-6
+    )
+    # a painted stroke's control point does count
+    paints = ~moves
+    changed2 = r.actions.copy()
+    k = spec.index("control")
+    changed2[..., k] = np.where(
+        paints, (changed2[..., k] + 1) % spec["control"].size, changed2[..., k]
+    )
+    assert _nll(policy2, r._replace(actions=changed2)).item() != pytest.approx(
+        _nll(policy2, r).item(), rel=1e-6
+    )
+
+
+def test_the_loss_on_a_hand_built_program_is_its_minus_log_probability():
+    torch.manual_seed(1)
+    policy = _paint_policy()
+    r = _program_rollout(policy, b=1)
+    t = lambda x: as_tensor(x, "cpu")  # noqa: E731
+    out, logits = policy.evaluate(
+        t(r.canvases[:-1]), t(r.targets), t(r.steps), t(r.actions), None, return_logits=True
+    )
+    acts = r.actions.reshape(-1, r.actions.shape[-1])
+    spec = policy.spec
+    expected = 0.0
+    for n, a in enumerate(acts):
+        for k, lg in enumerate(logits):
+            counts = not spec.components[k].gated or a[spec.index("flag")] == 1
+            if counts:
+                expected -= torch.log_softmax(lg[n], -1)[a[k]].item()
+    assert -out.log_prob.sum().item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_pretraining_step_raises_the_log_probability_of_its_programs():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    r = _program_rollout(policy)
+    learner = ImitationLearner(
+        policy, TrainConfig.from_dict({"total_steps": 1, "lr": 3e-3}).learner
+    )
+    before = _nll(policy, r).item()
+    learner.update(r, np.zeros(r.steps.shape, np.float32))
+    after_one = _nll(policy, r).item()
+    assert after_one < before
+    for _ in range(10):
+        learner.update(r, np.zeros(r.steps.shape, np.float32))
+    assert _nll(policy, r).item() < after_one - 0.5
+
+
+# --- the prior --------------------------------------------------------------------------
+def test_prior_programs_are_valid_start_from_the_pen_and_rest_after_their_length():
+    info = probe_env(PAINT, PAINT_KW)
+    spec = info.action_spec
+    prior = StrokePrior(spec, np.random.default_rng(0))
+    prog = prior.programs(64, 4, np.zeros(64, np.int64))
+    assert prog.shape == (4, 64, len(spec))
+    assert (prog >= 0).all() and (prog < spec.nvec).all()
+    # a rest is a move to the pen's own cell, and once resting a program stays at rest
+    end, flag = spec.index("end"), spec.index("flag")
+    pen = np.concatenate([np.zeros((1, 64), np.int64), prog[:-1, :, end]])
+    rest = (prog[..., flag] == 0) & (prog[..., end] == pen)
+    assert rest.any() and not rest.all()
+    # strokes end within reach of the pen
+    rows, cols = spec["end"].grid
+    paint = prog[..., flag] == 1
+    dr = np.abs(prog[..., end] // cols - pen // cols)[paint]
+    assert dr.max() <= np.ceil(prior.reach * rows)
+
+
+def test_a_prior_on_a_non_paint_env_is_refused():
+    from spiral_envs.actions import ActionComponent, ActionSpec
+
+    spec = ActionSpec((ActionComponent("flag", 2, np.array([0, 1]), gated=False),))
+    with pytest.raises(ValueError, match="paint env"):
+        StrokePrior(spec, np.random.default_rng(0))
+
+
+# --- the search -------------------------------------------------------------------------
+class _Recording(L2Discriminator):
+    """-L2, remembering the candidates' canvases it scored."""
+
+    def __init__(self) -> None:
+        self.calls: list[np.ndarray] = []
+
+    def __call__(self, canvases, targets=None):
+        self.calls.append(np.array(canvases))
+        return super().__call__(canvases, targets)
+
+
+def test_the_search_keeps_the_best_candidate_and_leaves_the_env_as_it_found_it():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    envs = make_envs(PAINT, 2, PAINT_KW)
+    scorer = _Recording()
+    search = SearchActor(envs, policy, scorer, np.random.default_rng(0), "cpu", 4, 8, 2, 2)
+    obs, _ = envs.reset(seed=[3, 4])
+    subs = [e.unwrapped for e in envs.envs]
+    state = [(s.painter.snapshot(), s.pen, list(s.program.steps)) for s in subs]
+    chosen, _ = search._choose(obs["canvas"], obs["target"], None)
+    for s, (pixels, pen, steps) in zip(subs, state):  # nothing painted, nothing moved
+        assert np.array_equal(s.painter.snapshot(), pixels)
+        assert s.pen == pen and s.program.steps == steps
+    # playing the chosen action leaves a canvas no candidate's stroke beats
+    best_now = -scorer.calls[-1].shape[0]  # only to show the scorer saw every candidate
+    assert best_now < 0
+    obs2, *_ = envs.step(chosen)
+    l2_after = l2_distance(obs2["canvas"], obs["target"])
+    tried = scorer.calls[-1]
+    per_env = len(tried) // 2
+    for i in range(2):
+        cands = tried[i * per_env : (i + 1) * per_env]
+        one_step_best = l2_distance(cands, obs["target"][i][None]).min()
+        assert l2_after[i] <= l2_distance(obs["canvas"][i], obs["target"][i]) + 1e-7
+        # a one-step stroke candidate never beats the played action by more than a move's
+        # look-ahead could justify: the played step is the best stroke, or a move/rest
+        if chosen[i][0] == 1:
+            assert (
+                l2_after[i] == pytest.approx(one_step_best, abs=1e-6)
+                or l2_after[i] <= one_step_best + 1e-6
+            )
+    envs.close()
+
+
+def test_a_search_episode_is_no_worse_than_the_blank_canvas_and_is_seeded():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+
+    def run():
+        torch.manual_seed(0)  # the policy's samples
+        envs = make_envs(PAINT, 3, PAINT_KW)
+        try:
+            actor = SearchActor(
+                envs, policy, L2Discriminator(), np.random.default_rng(5), "cpu", 2, 6, 2, 2
+            )
+            return actor.collect([10, 11, 12])
+        finally:
+            envs.close()
+
+    a, b = run(), run()
+    assert np.array_equal(a.actions, b.actions)
+    blank = l2_distance(a.canvases[0], a.targets)
+    assert (a.final_l2 <= blank + 1e-7).all()
+    assert (a.final_l2 < blank).any()
+
+
+# --- kickstarting -----------------------------------------------------------------------
+def test_the_kl_weight_decays_linearly_and_the_kl_to_itself_is_zero():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    ks = Kickstart(policy, 1.0, 0.1)
+    assert [ks.weight(p) for p in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    r = _program_rollout(policy)
+    t = lambda x: as_tensor(x, "cpu")  # noqa: E731
+    _, logits = policy.evaluate(
+        t(r.canvases[:-1]), t(r.targets), t(r.steps), t(r.actions), None, return_logits=True
+    )
+    assert ks.loss(r, logits, torch.device("cpu")).item() == pytest.approx(0.0, abs=1e-6)
+    other = [lg + torch.randn_like(lg) for lg in logits]
+    acts = t(r.actions).reshape(-1, r.actions.shape[-1])
+    assert kl_to_teacher(policy, logits, other, acts).item() > 0.01
+
+
+def test_kl_without_a_teacher_checkpoint_is_refused():
+    with pytest.raises(ValueError, match="init_from"):
+        TrainConfig.from_dict({"total_steps": 1, "kl_coef": 0.1})
+
+
+# --- stages chained through checkpoints -----------------------------------------------------
+def _stage_cfg(tmp_path, name, **kw):
+    return TrainConfig.from_dict(
+        dict(
+            env_id=PAINT,
+            env_kwargs=PAINT_KW,
+            reward="l2",
+            reward_mode="per_step",
+            num_envs=4,
+            total_steps=48,
+            out_dir=str(tmp_path / name),
+            channels=8,
+            res_blocks=1,
+            hidden=32,
+            lstm=32,
+            pointer=True,
+            pointer_channels=4,
+            progress=False,
+            tensorboard=False,
+            sample_every=0,
+            threads=1,
+            **kw,
+        )
+    )
+
+
+@pytest.mark.parametrize("stage", ["sleep", "wake", "search"])
+def test_each_stage_trains_and_its_checkpoint_starts_rl_with_a_teacher(tmp_path, stage):
+    first = _stage_cfg(tmp_path, stage, stage=stage, search_policy=2, search_prior=4)
+    m = train(first)
+    assert m["frames"] == 48 and np.isfinite(m["losses/nll"])
+    ckpt = tmp_path / stage / "checkpoint.pt"
+    rl = _stage_cfg(tmp_path, "rl", init_from=str(ckpt), kl_coef=0.5, kl_coef_final=0.0)
+    # the RL run starts from exactly the stage's weights
+    info = probe_env(PAINT, PAINT_KW)
+    policy = build_policy(rl.net, info, torch.device("cpu"))
+    from agents.build import load_init
+
+    load_init(rl, policy, torch.device("cpu"))
+    saved = torch.load(ckpt, weights_only=True)["learner"]["policy"]
+    assert all(torch.equal(v, saved[k]) for k, v in policy.state_dict().items())
+    m2 = train(rl)
+    assert m2["frames"] == 48 and "losses/kl_teacher" in m2 and m2["charts/kl_coef"] < 0.5
+
+
+def test_init_from_a_checkpoint_of_another_network_says_what_differs(tmp_path):
+    train(_stage_cfg(tmp_path, "a", stage="sleep"))
+    cfg = _stage_cfg(tmp_path, "b", init_from=str(tmp_path / "a" / "checkpoint.pt")).replace(
+        lstm=16
+    )
+    with pytest.raises(ValueError, match="same env and net options"):
+        train(cfg)
+
+
+def test_seeded_search_runs_are_reproducible(tmp_path):
+    runs = []
+    for name in ("x", "y"):
+        cfg = _stage_cfg(tmp_path, name, stage="search", search_policy=2, search_prior=4)
+        train(cfg)
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    assert runs[0]["losses/nll"] == runs[1]["losses/nll"]
+
+
+def test_a_stage_on_the_fake_env_without_a_painter_names_the_problem(tmp_path):
+    with pytest.raises((ValueError, AttributeError)):
+        train(small_cfg(tmp_path, stage="search", reward="l2"))
+
+
+# --- recipes ----------------------------------------------------------------------------
+def _tiny_recipe() -> dict:
+    return {
+        "common": {
+            "env_id": PAINT,
+            "env_kwargs": PAINT_KW,
+            "reward": "l2",
+            "reward_mode": "per_step",
+            "num_envs": 4,
+            "total_steps": 32,
+            "channels": 8,
+            "res_blocks": 1,
+            "hidden": 32,
+            "lstm": 32,
+            "pointer": True,
+            "pointer_channels": 4,
+            "progress": False,
+            "tensorboard": False,
+            "sample_every": 0,
+            "threads": 1,
+        },
+        "stages": [
+            {"name": "search", "minutes": 1, "stage": "search", "search_policy": 2},
+            {"name": "finetune", "minutes": 1, "kl_coef": 0.1},
+        ],
+    }
+
+
+def test_a_recipe_chains_its_stages_and_reports_the_held_out_score(tmp_path):
+    from agents.recipe import run_recipe, stage_configs
+
+    recipe = _tiny_recipe()
+    cfgs = stage_configs(recipe, tmp_path, scale=0.5)
+    assert [c.max_minutes for c in cfgs] == [0.5, 0.5]
+    assert cfgs[0].programs.init_from == ""
+    assert cfgs[1].programs.init_from == str(tmp_path / "search" / "checkpoint.pt")
+    report = run_recipe(recipe, tmp_path, episodes=4)
+    assert [s["name"] for s in report["stages"]] == ["search", "finetune"]
+    ev = report["eval"]
+    assert ev["episodes"] == 4 and ev["l2"] > 0 and ev["constant_l2"] > 0
+    assert json.loads((tmp_path / "recipe.json").read_text())["eval"]["l2"] == ev["l2"]
+    # run again: the finished stages are kept, not trained again
+    mtime = (tmp_path / "search" / "metrics.json").stat().st_mtime
+    run_recipe(recipe, tmp_path, episodes=4)
+    assert (tmp_path / "search" / "metrics.json").stat().st_mtime == mtime
+
+
+def test_recipe_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    from agents.recipe import main, shipped_recipes
+
+    assert main(["no_such_recipe"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped recipe" in err and str(shipped_recipes()[:1])[1:-1] in err
+    bad = _tiny_recipe()
+    bad["stages"][1]["lr"] = -1
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    assert main([str(path), "--out_dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'finetune'" in err and "lr" in err
+    assert not (tmp_path / "x" / "search").exists()  # nothing ran: every stage checked first
+
+
+def test_the_shipped_recipes_are_valid_configs(tmp_path):
+    from agents.recipe import load_recipe, shipped_recipes, stage_configs
+
+    assert shipped_recipes()
+    for name in shipped_recipes():
+        assert stage_configs(load_recipe(name), tmp_path / name)
