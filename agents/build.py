@@ -153,17 +153,20 @@ def build_discriminator(
     )
 
 
-def build_scorer(cfg: TrainConfig, disc: Discriminator | None) -> Discriminator:
-    """What a search keeps the best of: the run's reward as a canvas score (higher is better)."""
+def build_scorer(
+    cfg: TrainConfig, disc: Discriminator | None, image_shape: tuple[int, ...]
+) -> Discriminator:
+    """What a search keeps the best of (higher is better): ``-L2`` to the target, or the run's
+    reward as a canvas score."""
     reward = cfg.rewards.reward
-    if reward == "l2":
+    if reward == "l2" or cfg.programs.search_score == "target_l2":
         return L2Discriminator()
     if reward == "similarity":
-        return ChangeSimilarity()
-    if disc is None:
+        return ChangeSimilarity(np.full(image_shape, 255, np.uint8))
+    if disc is None or cfg.async_actor:
         raise ValueError(
-            "a search scored by the discriminator needs its learner in this process: "
-            "backend 'local', or reward 'l2' for reconstruction"
+            "a search scored by the discriminator needs its learner in the acting thread: "
+            "backend 'local' without async_actor, or search_score 'target_l2'"
         )
     return disc
 
@@ -187,13 +190,14 @@ def build_actor(
         return SearchActor(
             envs,
             policy,
-            build_scorer(cfg, disc),
+            build_scorer(cfg, disc, envs.single_observation_space["canvas"].shape),
             rng,
             device,
             policy_candidates=pc.search_policy,
             prior_candidates=pc.search_prior,
             move_candidates=pc.search_moves,
             lookahead=pc.search_lookahead,
+            hidden_targets=pc.search_score == "target_l2",
             precision=cfg.precision,
         )
     return Actor(envs, policy, device, cfg.precision)
@@ -219,7 +223,7 @@ def build_rollouts(
         from agents.ray_rollouts import RayRollouts  # ray is an optional dependency
 
         if cfg.programs.stage == "search":
-            build_scorer(cfg, None)  # a discriminator's search cannot run on the workers
+            build_scorer(cfg, None, ())  # a discriminator's search cannot run on the workers
 
         source = RayRollouts(cfg, policy.state_dict(), version)
     else:
@@ -242,8 +246,7 @@ def build_learner(cfg: TrainConfig, policy: PolicyNet, device: torch.device):
             cfg.learner,
             device,
             cfg.precision,
-            pc.updates_per_batch,
-            pc.replay_batches,
+            pc,
             cfg.seed,
         )
     kickstart = None
@@ -262,10 +265,12 @@ def load_init(cfg: TrainConfig, policy: PolicyNet, device: torch.device) -> None
     path = cfg.programs.init_from
     ck = load_checkpoint(Path(path), map_location=device)
     theirs = TrainConfig.from_dict(ck["config"])
-    if theirs.net != cfg.net or theirs.env_id != cfg.env_id:
+    mine = (cfg.env_id, cfg.env_kwargs, cfg.net)
+    if (theirs.env_id, theirs.env_kwargs, theirs.net) != mine:
         raise ValueError(
-            f"init_from {path}: trained as {theirs.env_id} with {theirs.net}; this run is "
-            f"{cfg.env_id} with {cfg.net}: give every stage the same env and net options"
+            f"init_from {path}: trained as {theirs.env_id} {theirs.env_kwargs} with "
+            f"{theirs.net}; this run is {cfg.env_id} {cfg.env_kwargs} with {cfg.net}: give "
+            "every stage the same env_id, env_kwargs and net options"
         )
     policy.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in ck["learner"]["policy"].items()}

@@ -263,6 +263,14 @@ class ProgramConfig(_Validated):
     replay_batches: int = _f(
         16, "The renderer's stages: earlier batches kept for those replayed steps.", low=1
     )
+    search_score: str = _f(
+        "reward",
+        "Stage 'search': what the best candidate is best at: 'reward' (the run's reward as a "
+        "canvas score: L2, similarity or the discriminator) or 'target_l2' (L2 to the env's "
+        "target, also the hidden one of an unconditional env: programs inferred for real images, "
+        "a generative model's training data).",
+        choices=("reward", "target_l2"),
+    )
     search_policy: int = _f(8, "Stage 'search': samples of the policy tried per step.", low=0)
     search_prior: int = _f(16, "Stage 'search': prior strokes tried per step.", low=0)
     search_moves: int = _f(
@@ -276,11 +284,14 @@ class ProgramConfig(_Validated):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        kl = f"kl_coef = {self.kl_coef}, kl_coef_final = {self.kl_coef_final}"
         if (self.kl_coef or self.kl_coef_final) and not self.init_from:
             raise ValueError(
-                f"kl_coef = {self.kl_coef}: the KL term pulls towards init_from's policy; set "
-                "init_from to a checkpoint, or kl_coef 0"
+                f"{kl}: the KL term pulls towards init_from's policy; set init_from to a "
+                "checkpoint, or both to 0"
             )
+        if (self.kl_coef or self.kl_coef_final) and self.stage != "rl":
+            raise ValueError(f"{kl}: the KL pull is a term of stage 'rl' only; set both to 0")
         if self.stage == "search" and not (self.search_policy + self.search_prior):
             raise ValueError(
                 "stage 'search' tries no candidates: set search_policy or search_prior"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.actor import Rollout
-from agents.config import LearnerConfig
+from agents.config import LearnerConfig, ProgramConfig
 from agents.discriminator import NonFiniteLossError
 from agents.learner import lr_and_entropy
 from agents.losses import gae_advantages
@@ -47,6 +47,8 @@ class ImitationLearner:
         policy: The network being trained.
         cfg: The learning-rate schedule, value weight, gradient clip and discount.
         device, precision: Where and how the forward pass runs.
+        programs: ``updates_per_batch`` and ``replay_batches``.
+        seed: Draws the replayed batches.
     """
 
     def __init__(
@@ -55,16 +57,15 @@ class ImitationLearner:
         cfg: LearnerConfig = LearnerConfig(),
         device: torch.device | str = "cpu",
         precision: str = "fp32",
-        updates_per_batch: int = 1,
-        replay_batches: int = 1,
+        programs: ProgramConfig = ProgramConfig(),
         seed: int = 0,
     ) -> None:
         self.policy, self.cfg, self.device = policy, cfg, torch.device(device)
         self.precision = precision
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.version = 0
-        self.updates_per_batch = updates_per_batch
-        self.replay: deque[tuple[Rollout, np.ndarray]] = deque(maxlen=replay_batches)
+        self.updates_per_batch = programs.updates_per_batch
+        self.replay: deque[tuple[Rollout, np.ndarray]] = deque(maxlen=programs.replay_batches)
         self.rng = np.random.default_rng([seed, 29])
 
     def update(self, rollout: Rollout, rewards: np.ndarray, progress: float = 0.0) -> dict:
@@ -75,7 +76,8 @@ class ImitationLearner:
         Raises:
             NonFiniteLossError: NaN or inf in the loss (no step is taken).
         """
-        self.replay.append((rollout, rewards))
+        if self.updates_per_batch > 1:  # kept only to be replayed
+            self.replay.append((rollout, rewards))
         metrics = self._step(rollout, rewards, progress)
         for _ in range(self.updates_per_batch - 1):
             self._step(*self.replay[int(self.rng.integers(len(self.replay)))], progress)

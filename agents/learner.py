@@ -108,7 +108,7 @@ class PolicyLearner:
             extra = {"losses/kl_teacher": kl.item(), "charts/kl_coef": kl_coef}
         if not torch.isfinite(total):
             raise NonFiniteLossError(
-                f"policy loss is {loss.total.item()} (policy {loss.policy.item()}, value "
+                f"policy loss is {total.item()} (policy {loss.policy.item()}, value "
                 f"{loss.value.item()}, entropy {loss.entropy.item()}) at update {self.version}"
             )
         self.optimizer.zero_grad(set_to_none=True)

@@ -31,8 +31,7 @@ Options of :class:`~agents.config.NetConfig` beyond the paper's network:
   a query from the head's running vector. "Where the target has ink the canvas lacks" is then a
   local computation at full grid resolution, and the quadratic planes let a query peak anywhere
   (a control point near the chosen end), rather than something the 8x coarser encoder must learn
-  to spell out through the LSTM. Learning from the renderer's examples (``agents.programs``) is
-  several times faster per update with it (``docs/renderer.md``).
+  to spell out through the LSTM (``docs/renderer.md`` measures it).
 * ``target_glimpse`` (conditional agents) adds the target's mean colour in the chosen cell and in
   the 5x5 cells around it, at full precision: the encoder's map is 8x coarser than the grid, and
   a stroke's colour is best read where it lands.
@@ -385,7 +384,8 @@ class PolicyNet(nn.Module):
         if self.pen_index is not None:
             parts.append(self._pen_grid_plane(prev_action, prev_valid, x.dtype))
         feats = self.pointer_net(torch.cat(parts, 1))
-        out = torch.cat([feats, self.pointer_planes.expand(n, -1, -1, -1).to(feats.dtype)], 1)
+        # float32 also under bf16 autocast: the x, y, x^2 + y^2 planes place a query's peak
+        out = torch.cat([feats.float(), self.pointer_planes.expand(n, -1, -1, -1)], 1)
         return out.flatten(2)
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu"):

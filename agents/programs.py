@@ -162,12 +162,20 @@ def pen_cells(envs, spec: ActionSpec) -> np.ndarray:
 
 
 def _sub_envs(envs) -> list:
+    """The paint envs of a sync vector env (the prior and the search use their painters)."""
     if not hasattr(envs, "envs"):
         raise ValueError(
-            "the renderer's pieces (sleep, search) need the envs in this process: "
+            "the renderer's stages (sleep, search) need the envs in this process: "
             "vector_mode 'sync'"
         )
-    return [e.unwrapped for e in envs.envs]
+    subs = [e.unwrapped for e in envs.envs]
+    if not all(hasattr(s, n) for s in subs for n in ("painter", "pen", "program_step")):
+        name = type(subs[0]).__name__
+        raise ValueError(
+            f"the renderer's stages (sleep, search) need a paint env (a painter to try strokes "
+            f"on, a pen, program_step); {name} has none: use a SpiralPaint-* id"
+        )
+    return subs
 
 
 class PriorActor:
@@ -213,22 +221,28 @@ class PriorActor:
 class SearchActor:
     """Acts by search: at each step the best of the policy's and the prior's candidate actions.
 
-    Each env's candidates are ``policy_candidates`` samples of the policy's head and
-    ``prior_candidates`` strokes of the :class:`StrokePrior` from the pen (in colour, coloured
-    like the target under their control point), and ``move_candidates`` moves to cells where the
-    canvas differs from the target. Each is painted on the env's own painter and undone
-    (snapshot/restore), and all are scored in one call of ``scorer`` (a
+    Each env's candidates are ``policy_candidates`` samples of the policy's head, "stay put" (a
+    move to the pen's own cell), ``prior_candidates`` strokes of the :class:`StrokePrior` from the
+    pen (in colour, coloured like the target under their control point) and ``move_candidates``
+    moves to cells where the canvas differs from the target. Each is painted on the env's own
+    painter and undone (snapshot/restore), and all are scored in one call of ``scorer`` (a
     :class:`~spiral_envs.protocols.Discriminator`: higher is better; ``-L2`` for reconstruction).
     A move changes nothing by itself, so it is scored by the best of ``lookahead`` prior strokes
-    from its cell, at half its gain (two steps). The candidate with the largest gain per step is
-    played; ties go to the policy's samples. The rollout's ``log_prob`` is the policy's
-    log-probability of the played action.
+    from its cell, at half its gain (two steps); without look-ahead it scores as staying put. The
+    candidate with the largest gain per step is played; ties go to the earlier candidates (the
+    policy's samples first). The rollout's ``log_prob`` is the policy's log-probability of the
+    played action.
 
     Args:
         envs: A sync vector env of paint envs (the search needs their painters).
         policy: The network proposing candidates.
         scorer: Scores canvases (and targets, for conditional envs).
         rng: Draws the prior's candidates.
+        device, precision: Where and how the policy runs.
+        policy_candidates, prior_candidates, move_candidates, lookahead: The sizes above
+            (:class:`~agents.config.ProgramConfig`'s ``search_*`` fields).
+        hidden_targets: On an unconditional env, score against the target each env drew but
+            does not show (``scorer`` an L2): programs inferred for real images.
     """
 
     def __init__(
@@ -237,11 +251,12 @@ class SearchActor:
         policy: PolicyNet,
         scorer: Discriminator,
         rng: np.random.Generator,
-        device: torch.device | str = "cpu",
-        policy_candidates: int = 8,
-        prior_candidates: int = 16,
-        move_candidates: int = 4,
-        lookahead: int = 4,
+        device: torch.device | str,
+        policy_candidates: int,
+        prior_candidates: int,
+        move_candidates: int,
+        lookahead: int,
+        hidden_targets: bool = False,
         precision: str = "fp32",
     ) -> None:
         self.subs = _sub_envs(envs)
@@ -255,8 +270,8 @@ class SearchActor:
             move_candidates,
             lookahead,
         )
+        self.hidden_targets = hidden_targets
         self.version = 0
-        self.picked_policy = 0.0  # share of the last batch's steps won by a policy sample
 
     def set_weights(self, state_dict: dict | None, version: int) -> None:
         if state_dict is not None:
@@ -272,11 +287,14 @@ class SearchActor:
         b, k = len(obs["canvas"]), len(self.spec)
         target_np = obs.get("target")
         target = as_tensor(target_np, dev)
+        scored_against = target_np
+        if scored_against is None and self.hidden_targets:  # the real images the envs drew
+            scored_against = np.stack([s.target for s in self.subs])
         noise = None if pol.noise_fc is None else torch.randn(b, pol.cfg.noise_dim, device=dev)
         state = pol.initial_state(b, dev)
         prev = torch.zeros(b, k, dtype=torch.long, device=dev)
         valid = torch.zeros(b, device=dev)
-        canvases, steps, actions, logps, values, won = [], [], [], [], [], []
+        canvases, steps, actions, logps, values = [], [], [], [], []
         for _ in range(self.subs[0].episode_length):
             canvases.append(obs["canvas"])
             step_np = np.asarray(obs["step"]).reshape(b).astype(np.int64)
@@ -292,7 +310,7 @@ class SearchActor:
                     state,
                 )
                 proposals = pol.sample_candidates(ctx, self.kp).cpu().numpy() if self.kp else None
-            chosen, from_policy = self._choose(obs["canvas"], target_np, proposals)
+            chosen = self._choose(obs["canvas"], scored_against, proposals)
             chosen_t = torch.as_tensor(chosen, device=dev)
             with autocast(dev, self.precision):
                 _, logits = pol.head(
@@ -302,12 +320,10 @@ class SearchActor:
             actions.append(chosen)
             logps.append(lp.float().cpu().numpy())
             values.append(pol.value(ctx.z).float().cpu().numpy())
-            won.append(from_policy)
             obs, _, term, trunc, info = self.envs.step(chosen)
             state, prev, valid = new_state, chosen_t, torch.ones(b, device=dev)
         canvases.append(obs["canvas"])
         pol.train(was_training)
-        self.picked_policy = float(np.mean(won))
         return Rollout(
             canvases=np.stack(canvases),
             targets=None if target_np is None else np.array(target_np),
@@ -322,9 +338,12 @@ class SearchActor:
 
     # -- one step's search -------------------------------------------------------------------
     def _candidates(self, canvas: np.ndarray, target: np.ndarray | None, proposals) -> np.ndarray:
-        """int64 ``(B, n, K)``: the policy's samples, the prior's strokes, the moves."""
-        parts = [] if proposals is None else [proposals]
+        """int64 ``(B, n, K)``: the policy's samples, "stay put", the prior's strokes, the
+        moves (in this order: ties go to the first)."""
         pen = pen_cells(self.envs, self.spec)
+        rest = np.zeros((len(canvas), 1, len(self.spec)), np.int64)  # stay put: change nothing
+        rest[:, 0, self.spec.index("end")] = pen
+        parts = [rest] if proposals is None else [proposals, rest]
         if self.kq:
             strokes = self.prior.strokes(pen, self.kq // 2)
             wide = self.prior.strokes(pen, self.kq - self.kq // 2, reach=1.0)
@@ -334,9 +353,7 @@ class SearchActor:
             parts.append(strokes)
         if self.km:
             parts.append(self.prior.moves(len(canvas), self.km, self._wrong_cells(canvas, target)))
-        rest = np.zeros((len(canvas), 1, len(self.spec)), np.int64)  # stay put: change nothing
-        rest[:, 0, self.spec.index("end")] = pen
-        return np.concatenate([*parts, rest], 1)
+        return np.concatenate(parts, 1)
 
     def _wrong_cells(self, canvas: np.ndarray, target: np.ndarray | None) -> np.ndarray | None:
         """``(B, cells)`` weights: how much each grid cell differs from the target (uniform
@@ -361,15 +378,13 @@ class SearchActor:
         for j, name in enumerate(("red", "green", "blue")):
             strokes[..., self.spec.index(name)] = idx[..., j]
 
-    def _choose(
-        self, canvas: np.ndarray, target: np.ndarray | None, proposals
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The played action of each env, and whether a policy sample won."""
+    def _choose(self, canvas: np.ndarray, target: np.ndarray | None, proposals) -> np.ndarray:
+        """int64 ``(B, K)``: the played action of each env."""
         cands = self._candidates(canvas, target, proposals)
         b, n, _ = cands.shape
         flag, end = self.spec.index("flag"), self.spec.index("end")
         images, owner, span = [], [], []
-        pen = cands[:, -1, end]  # the rest candidate's cell
+        pen = pen_cells(self.envs, self.spec)
         follow = (
             self.prior.strokes(cands[..., end].reshape(-1), self.look).reshape(b, n, self.look, -1)
             if self.look
@@ -389,12 +404,12 @@ class SearchActor:
                     owner.append(i * n + j)
                     span.append(1.0)
                     continue
-                images.append(canvas[i])  # a move changes nothing now ...
-                owner.append(i * n + j)
-                span.append(1.0)
-                if follow is None or a[end] == pen[i]:
+                if follow is None or a[end] == pen[i]:  # staying put changes nothing
+                    images.append(canvas[i])
+                    owner.append(i * n + j)
+                    span.append(1.0)
                     continue
-                for f in follow[i, j]:  # ... and is worth half its best stroke after it
+                for f in follow[i, j]:  # a move is worth half its best stroke after it
                     painter.draw(env.program_step(f, after_move_to=int(a[end])))
                     images.append(painter.canvas())
                     painter.restore(before)
@@ -410,4 +425,4 @@ class SearchActor:
         best = np.full(b * n, -np.inf, np.float32)
         np.maximum.at(best, owner_a, gain)
         pick = best.reshape(b, n).argmax(1)  # the first of equals: the policy's samples first
-        return cands[np.arange(b), pick], pick < (0 if proposals is None else proposals.shape[1])
+        return cands[np.arange(b), pick]

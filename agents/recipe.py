@@ -111,6 +111,35 @@ def constant_image_l2(cfg: TrainConfig, targets: np.ndarray) -> float:
     return float((diff * diff).mean())
 
 
+def finished(metrics: Path) -> bool:
+    """Whether a stage ran to its budget (a stage stopped by Ctrl-C writes its metrics too)."""
+    return metrics.exists() and not json.loads(metrics.read_text()).get("interrupted", False)
+
+
+def eval_curve(configs: list[TrainConfig]) -> list[dict]:
+    """The held-out evaluations the stages logged, on one clock: ``minutes`` (all stages before
+    counted), ``frames`` (likewise), ``stage`` and ``l2``."""
+    import csv
+
+    points, minutes, frames = [], 0.0, 0
+    for cfg in configs:
+        log = Path(cfg.out_dir) / "progress.csv"  # absent when a stage ran too short to log
+        rows = list(csv.DictReader(log.open())) if log.exists() else []
+        for row in rows:
+            if row.get("eval/l2"):
+                points.append(
+                    {
+                        "stage": Path(cfg.out_dir).name,
+                        "minutes": minutes + float(row["charts/wall_s"]) / 60,
+                        "frames": frames + int(float(row["global_step"])),
+                        "l2": float(row["eval/l2"]),
+                    }
+                )
+        done = json.loads((Path(cfg.out_dir) / "metrics.json").read_text())
+        minutes, frames = minutes + done["wall_s"] / 60, frames + done["frames"]
+    return points
+
+
 def run_recipe(
     recipe: dict,
     out_dir: str | Path,
@@ -126,7 +155,7 @@ def run_recipe(
     for stage, cfg in zip(recipe["stages"], configs, strict=True):
         done = Path(cfg.out_dir) / "metrics.json"
         print(f"== stage {stage['name']} ({cfg.programs.stage}, {cfg.max_minutes:g} min)")
-        if done.exists():
+        if finished(done):
             print(f"   finished earlier: {done}")
         else:
             resume = (Path(cfg.out_dir) / CHECKPOINT).exists()
@@ -144,6 +173,7 @@ def run_recipe(
         final["constant_l2"] = constant_image_l2(configs[-1], np.load(out / "eval" / "targets.npy"))
     report = {
         "recipe": recipe,
+        "curve": eval_curve(configs),
         "scale": scale,
         "stages": rows,
         "minutes": sum(r["wall_s"] for r in rows) / 60,

@@ -199,9 +199,20 @@ def restore_run(
     disc: DiscriminatorLearner | None,
     rng: np.random.Generator,
     device: torch.device,
+    stage: str = "rl",
 ) -> Clock:
-    """Loads a checkpoint into the learners and generators; the clock it had."""
+    """Loads a checkpoint into the learners and generators; the clock it had.
+
+    Raises:
+        ValueError: the checkpoint is another stage's (``--resume`` continues a run as it was).
+    """
     ck = load_checkpoint(path, map_location=device)
+    theirs, mine = ck["config"].get("stage", "rl"), stage
+    if theirs != mine:
+        raise ValueError(
+            f"--resume: {path} is a '{theirs}' stage and this run is '{mine}'; resume it with "
+            f"--stage {theirs}, or start the new stage in another --out_dir (with --init_from)"
+        )
     learner.load_state_dict(ck["learner"])
     if disc is not None:
         disc.load_state_dict(ck["discriminator"])
@@ -287,7 +298,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     ckpt = out / CHECKPOINT
     clock = Clock()
     if cfg.resume and ckpt.exists():
-        clock = restore_run(ckpt, learner, disc, rng, device)
+        clock = restore_run(ckpt, learner, disc, rng, device, cfg.programs.stage)
     elif cfg.programs.init_from:  # an earlier stage's policy
         load_init(cfg, policy, device)
     metrics: dict[str, float] = {}

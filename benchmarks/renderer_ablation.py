@@ -8,7 +8,8 @@ the same total budget differently:
 * ``sleep+a2c``: maximum likelihood on the stroke prior's programs, then A2C with the KL pull;
 * ``sleep+wake+a2c``: the same, with a stage on the policy's own programs for real targets;
 * ``search``: the search distilled into the policy, the whole budget (no RL);
-* ``search+a2c``: the recipe itself (search distillation, then A2C with the KL pull).
+* ``search+a2c``: the recipe itself (search distillation, then A2C with the KL pull);
+* ``search+a2c-nopointer``: the recipe without the pointer heads (``NetConfig.pointer``).
 
 Each row runs as ``spiral-recipe`` does (one after another, on the whole machine) and is scored
 on the same held-out targets; the table goes to stdout and, with ``--out``, a JSON::
@@ -24,12 +25,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.recipe import load_recipe, run_recipe  # noqa: E402
 
-ROWS = ("a2c", "sleep+a2c", "sleep+wake+a2c", "search", "search+a2c")
+ROWS = ("a2c", "sleep+a2c", "sleep+wake+a2c", "search", "search+a2c", "search+a2c-nopointer")
 
 
 def variant(recipe: dict, row: str) -> dict:
@@ -54,9 +57,58 @@ def variant(recipe: dict, row: str) -> dict:
         ]
     elif row == "search":
         r["stages"] = [{**search, "minutes": total}]
+    elif row == "search+a2c-nopointer":
+        r["common"] = {**r["common"], "pointer": False}
     elif row != "search+a2c":
         raise ValueError(f"row {row!r}: accepted {ROWS}")
     return r
+
+
+def held_out_expert_l2(search_dir: Path, episodes: int = 64) -> float:
+    """The search stage's expert (its final policy's candidates, the prior's, the moves) on the
+    held-out targets: its own L2, at its K."""
+    import torch
+
+    from agents.build import build_actor, load_policy, make_envs, split_kwargs
+    from agents.checkpoint import load_checkpoint
+    from agents.config import TrainConfig
+    from spiral_envs.benchmark import EVAL_SEED
+
+    cfg = TrainConfig.from_dict(load_checkpoint(search_dir / "checkpoint.pt")["config"])
+    policy = load_policy(search_dir / "checkpoint.pt").policy
+    kw = split_kwargs(cfg.env_id, cfg.env_kwargs, "test")
+    envs = make_envs(cfg.env_id, min(32, episodes), kw)
+    torch.manual_seed(EVAL_SEED)
+    actor = build_actor(cfg, envs, policy, torch.device("cpu"))
+    l2 = []
+    try:
+        for start in range(0, episodes, envs.num_envs):
+            seeds = [EVAL_SEED + start + j for j in range(envs.num_envs)]
+            l2.extend(actor.collect(seeds).final_l2.tolist())
+    finally:
+        envs.close()
+    return float(np.mean(l2[:episodes]))
+
+
+def plot_curves(reports: dict[str, dict], path: Path) -> None:
+    """Held-out L2 against wall-clock minutes, one line per run (its stages' evaluations)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, rep in reports.items():
+        pts = rep["curve"]
+        ax.plot([p["minutes"] for p in pts], [p["l2"] for p in pts], marker=".", label=label)
+    first = next(iter(reports.values()))["eval"]
+    ax.axhline(first["constant_l2"], color="grey", ls="--", lw=1, label="best constant image")
+    ax.set_xlabel("wall-clock minutes (all stages)")
+    ax.set_ylabel("held-out L2 (64 episodes)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,16 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, default=256, help="held-out episodes per row")
     p.add_argument("--runs", default="runs/ablation", help="where the rows' runs go")
-    p.add_argument("--out", default=None, help="a JSON file for the table")
+    p.add_argument("--out", default=None, help="a JSON file for the table (and a .png beside it)")
     a = p.parse_args(argv)
     recipe = load_recipe(a.recipe)
     total = sum(s["minutes"] for s in recipe["stages"])
     scale = (a.minutes or total) / total
     name = Path(a.recipe).stem
-    results = {}
+    results, reports = {}, {}
     for row in a.rows:
         out = Path(a.runs) / f"{name}_{row}_{a.minutes or total:g}min_seed{a.seed}"
         rep = run_recipe(variant(recipe, row), out, scale, {"seed": a.seed}, a.episodes)
+        reports[row] = rep
         ev = rep["eval"]
         results[row] = {
             "l2": ev["l2"],
@@ -88,20 +141,25 @@ def main(argv: list[str] | None = None) -> int:
                 (s["name"], s["config"]["stage"], round(s["wall_s"] / 60, 2)) for s in rep["stages"]
             ],
             "frames": sum(s["frames"] for s in rep["stages"]),
-            "search_expert_l2": next(
+            "search_expert_l2_train": next(
                 (s.get("charts/l2") for s in rep["stages"] if s["config"]["stage"] == "search"),
                 None,
+            ),
+            "search_expert_l2_held_out": (
+                held_out_expert_l2(out / "search") if (out / "search").is_dir() else None
             ),
             "run": str(out),
         }
         print(f"{row}: held-out L2 {ev['l2']:.4f}")
-    print("| row | held-out L2 | PSNR dB | minutes | frames | search expert L2 (train) |")
+    print("| row | held-out L2 | PSNR dB | minutes | frames | the search expert's held-out L2 |")
     print("|---|---:|---:|---:|---:|---:|")
     for row, r in results.items():
-        ex = "" if r["search_expert_l2"] is None else f"{r['search_expert_l2']:.4f}"
+        ex = r["search_expert_l2_held_out"]
+        ex = "" if ex is None else f"{ex:.4f}"
         cells = f"{r['l2']:.4f} | {r['psnr']:.2f} | {r['minutes']:.1f} | {r['frames']}"
         print(f"| {row} | {cells} | {ex} |")
     if a.out:
+        plot_curves(reports, Path(a.out).with_suffix(".png"))
         doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
         Path(a.out).write_text(json.dumps(doc, indent=2))
     return 0

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.reward == "discriminator":  # the search keeps L2; the fine-tuning learns from the critic
         recipe["stages"][-1].update(reward="discriminator", disc_updates=2)
     total = sum(s["minutes"] for s in recipe["stages"])
-    if Path(a.out).exists():  # a fresh run each time (the recipe would continue an old one)
-        shutil.rmtree(a.out)
+    for old in [s["name"] for s in recipe["stages"]] + ["eval"]:  # a fresh run each time:
+        shutil.rmtree(Path(a.out) / old, ignore_errors=True)  # the recipe would continue one
     print(f"training on {recipe['common']['env_id']} ({a.reward} reward) for {a.minutes:g} min")
     report = run_recipe(
         recipe,

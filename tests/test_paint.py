@@ -277,6 +277,21 @@ def test_program_step_is_what_step_adds_and_changes_nothing():
         core.program_step([2, 0, 0, 0, 0, 0, 0, 0])
 
 
+def test_program_step_after_a_move_is_the_stroke_the_env_paints_after_that_move():
+    env = gym.make("SpiralPaint-MNIST-Cond-v0", split="test")
+    env.reset(seed=1)
+    core = env.unwrapped
+    env.step([1, 100, 50, 2, 9])  # a stroke: the pen is down, at full pressure
+    paint = [1, 300, 200, 1, 5]
+    ahead = core.program_step(paint, after_move_to=600)
+    assert core.pen == tuple(core.action_spec["end"].values[100])  # nothing moved
+    env.step([0, 600, 0, 0, 0])
+    env.step(paint)
+    assert core.program.steps[-1] == ahead and ahead.pressure[0] == 0.0
+    with pytest.raises(ValueError, match="outside the action space"):
+        core.program_step(paint, after_move_to=32 * 32)
+
+
 def test_painter_snapshot_restores_the_pixels_exactly():
     painter = CairoPainter(32, channels=3)
     first = Stroke((0.1, 0.1), (0.5, 0.9), (0.9, 0.2), (1.0, 1.0), 0.1, (0.8, 0.1, 0.1))

@@ -3,6 +3,7 @@ and the stages chained through checkpoints (agents.programs, agents.imitation)."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -131,6 +132,12 @@ def test_prior_programs_are_valid_start_from_the_pen_and_rest_after_their_length
     pen = np.concatenate([np.zeros((1, 64), np.int64), prog[:-1, :, end]])
     rest = (prog[..., flag] == 0) & (prog[..., end] == pen)
     assert rest.any() and not rest.all()
+    # rests come after the painting: once a program rests it stays at rest (a suffix; a move
+    # that happens to land on the pen's own cell looks like a rest too, 1 in 64 on this grid)
+    trailing = np.cumprod(rest[::-1], 0).sum(0)
+    assert (rest.sum(0) != trailing).mean() < 0.05
+    lengths = 4 - trailing
+    assert lengths.min() == 1 and lengths.max() == 4  # from one painting step to all of them
     # strokes end within reach of the pen
     rows, cols = spec["end"].grid
     paint = prog[..., flag] == 1
@@ -162,34 +169,47 @@ def test_the_search_keeps_the_best_candidate_and_leaves_the_env_as_it_found_it()
     torch.manual_seed(0)
     policy = _paint_policy()
     envs = make_envs(PAINT, 2, PAINT_KW)
-    scorer = _Recording()
-    search = SearchActor(envs, policy, scorer, np.random.default_rng(0), "cpu", 4, 8, 2, 2)
     obs, _ = envs.reset(seed=[3, 4])
+    envs.step(np.array([[1, 9, 10, 1, 3], [1, 40, 33, 0, 3]]))  # something on the canvas
+    obs, *_ = envs.step(np.array([[0, 27, 0, 0, 0], [1, 20, 12, 1, 2]]))
     subs = [e.unwrapped for e in envs.envs]
     state = [(s.painter.snapshot(), s.pen, list(s.program.steps)) for s in subs]
-    chosen, _ = search._choose(obs["canvas"], obs["target"], None)
+    # strokes of the prior and "stay put", one image each: the best of them is played
+    scorer = _Recording()
+    search = SearchActor(envs, policy, scorer, np.random.default_rng(0), "cpu", 0, 12, 0, 0)
+    chosen = search._choose(obs["canvas"], obs["target"], None)
     for s, (pixels, pen, steps) in zip(subs, state):  # nothing painted, nothing moved
         assert np.array_equal(s.painter.snapshot(), pixels)
         assert s.pen == pen and s.program.steps == steps
-    # playing the chosen action leaves a canvas no candidate's stroke beats
-    best_now = -scorer.calls[-1].shape[0]  # only to show the scorer saw every candidate
-    assert best_now < 0
-    obs2, *_ = envs.step(chosen)
-    l2_after = l2_distance(obs2["canvas"], obs["target"])
-    tried = scorer.calls[-1]
-    per_env = len(tried) // 2
+    tried = scorer.calls[-1].reshape(2, 13, *obs["canvas"].shape[1:])
+    after, *_ = envs.step(chosen)
     for i in range(2):
-        cands = tried[i * per_env : (i + 1) * per_env]
-        one_step_best = l2_distance(cands, obs["target"][i][None]).min()
-        assert l2_after[i] <= l2_distance(obs["canvas"][i], obs["target"][i]) + 1e-7
-        # a one-step stroke candidate never beats the played action by more than a move's
-        # look-ahead could justify: the played step is the best stroke, or a move/rest
-        if chosen[i][0] == 1:
-            assert (
-                l2_after[i] == pytest.approx(one_step_best, abs=1e-6)
-                or l2_after[i] <= one_step_best + 1e-6
-            )
+        best = l2_distance(tried[i], obs["target"][i][None]).min()
+        assert l2_distance(after["canvas"][i], obs["target"][i]) == pytest.approx(best, abs=1e-7)
+        assert best <= l2_distance(obs["canvas"][i], obs["target"][i])
+    # with the policy's samples, moves and the look-ahead past them: still nothing changed
+    state = [(s.painter.snapshot(), s.pen, list(s.program.steps)) for s in subs]
+    search = SearchActor(envs, policy, scorer, np.random.default_rng(0), "cpu", 4, 8, 3, 3)
+    proposals = policy.sample_candidates(_step_inputs(policy, after), 4).numpy()
+    search._choose(after["canvas"], after["target"], proposals)
+    for s, (pixels, pen, steps) in zip(subs, state):
+        assert np.array_equal(s.painter.snapshot(), pixels)
+        assert s.pen == pen and s.program.steps == steps
     envs.close()
+
+
+def _step_inputs(policy: PolicyNet, obs: dict):
+    n = len(obs["canvas"])
+    ctx, _ = policy.core_step(
+        as_tensor(obs["canvas"], "cpu"),
+        as_tensor(obs["target"], "cpu"),
+        torch.zeros(n, dtype=torch.long),
+        torch.zeros(n, len(policy.spec), dtype=torch.long),
+        torch.zeros(n),
+        None,
+        policy.initial_state(n),
+    )
+    return ctx
 
 
 def test_a_search_episode_is_no_worse_than_the_blank_canvas_and_is_seeded():
@@ -286,7 +306,7 @@ def test_init_from_a_checkpoint_of_another_network_says_what_differs(tmp_path):
     cfg = _stage_cfg(tmp_path, "b", init_from=str(tmp_path / "a" / "checkpoint.pt")).replace(
         lstm=16
     )
-    with pytest.raises(ValueError, match="same env and net options"):
+    with pytest.raises(ValueError, match="same env_id, env_kwargs and net options"):
         train(cfg)
 
 
@@ -299,9 +319,10 @@ def test_seeded_search_runs_are_reproducible(tmp_path):
     assert runs[0]["losses/nll"] == runs[1]["losses/nll"]
 
 
-def test_a_stage_on_the_fake_env_without_a_painter_names_the_problem(tmp_path):
-    with pytest.raises((ValueError, AttributeError)):
-        train(small_cfg(tmp_path, stage="search", reward="l2"))
+@pytest.mark.parametrize("stage", ["sleep", "search"])
+def test_a_stage_on_an_env_without_a_painter_names_the_problem(tmp_path, stage):
+    with pytest.raises(ValueError, match="need a paint env .* FakePaintEnv has none"):
+        train(small_cfg(tmp_path, stage=stage, reward="l2"))
 
 
 # --- recipes ----------------------------------------------------------------------------
@@ -373,3 +394,37 @@ def test_the_shipped_recipes_are_valid_configs(tmp_path):
     assert shipped_recipes()
     for name in shipped_recipes():
         assert stage_configs(load_recipe(name), tmp_path / name)
+
+
+def test_an_unconditional_search_infers_programs_for_the_hidden_real_images():
+    torch.manual_seed(0)
+    kw = {**PAINT_KW, "episode_length": 6}
+    envs = make_envs("SpiralPaint-MNIST-v0", 4, kw)
+    info = probe_env("SpiralPaint-MNIST-v0", kw)
+    policy = build_policy(TINY, info, torch.device("cpu"))
+    actor = SearchActor(
+        envs, policy, L2Discriminator(), np.random.default_rng(0), "cpu", 2, 8, 2, 2, True
+    )
+    r = actor.collect([1, 2, 3, 4])
+    hidden = np.stack([e.unwrapped.target for e in envs.envs])
+    envs.close()
+    assert r.targets is None  # the policy never sees them
+    assert (l2_distance(r.canvases[-1], hidden) < l2_distance(r.canvases[0], hidden)).all()
+
+
+def test_the_pointer_scores_each_grid_cell_from_the_ink_there():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    n = 2
+    canvas = torch.full((n, 16, 16, 1), 255, dtype=torch.uint8)
+    target = canvas.clone()
+    target[1, 4:6, 8:10] = 0  # ink in grid cell (2, 4) of the 8x8 grid, second sample only
+    prev = torch.zeros(n, len(policy.spec), dtype=torch.long)
+    pmap = policy.pointer_map(canvas, target, prev, torch.zeros(n))
+    assert pmap.shape == (n, 4 + 3, 64)
+    diff = (pmap[1] - pmap[0]).abs().sum(0).view(8, 8)
+    # the map changes around the inked cell only (two 3x3 convs: within 2 cells of it)
+    assert diff[2, 4] > 0 and diff[7, 0] == 0 and diff[0, 7] == 0
+    # without the option there is no map, and the head is the plain one
+    plain = _paint_policy(dataclasses.replace(TINY, pointer=False))
+    assert plain.pointer_map(canvas, target, prev, torch.zeros(n)) is None

@@ -17,6 +17,7 @@ from fakes import interrupt, on_nth_reward_call, small_cfg  # noqa: E402
 
 import agents.train as tr  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
+from agents.learner import PolicyLearner  # noqa: E402
 
 ENV = "SpiralPaint-MNIST-Cond-v0"  # 20 steps an episode: 40 frames a batch of 2 envs
 
@@ -107,13 +108,13 @@ def test_a_worker_killed_between_batches_comes_back_with_the_current_weights(tmp
     spy = Spy(monkeypatch)
     on_nth_reward_call(monkeypatch, 2, lambda: _kill(spy, "idle"))
     versions = []
-    real_update = tr.PolicyLearner.update
+    real_update = PolicyLearner.update
 
     def update(self, rollout, *a, **k):
         versions.append((rollout.policy_version, self.version))
         return real_update(self, rollout, *a, **k)
 
-    monkeypatch.setattr(tr.PolicyLearner, "update", update)
+    monkeypatch.setattr(PolicyLearner, "update", update)
     s = tr.train(ray_cfg(tmp_path, total_steps=400, weights_every=2))
     assert s["frames"] == 400
     # 2 workers and a push every 2 updates: at most 2 updates stale. A restart that acted on the
@@ -143,3 +144,27 @@ def test_too_few_cpus_for_the_workers_is_a_clear_error(tmp_path):
         tr.train(ray_cfg(tmp_path, num_actors=2, cpus_per_actor=1000))
     assert not ray.is_initialized()
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("stage", ["search", "sleep"])
+def test_the_renderers_stages_run_on_the_ray_workers(tmp_path, stage):
+    kw = {"canvas_size": 16, "grid": 8, "episode_length": 4, "brush_sizes": [1, 2]}
+    s = tr.train(
+        ray_cfg(
+            tmp_path,
+            env_kwargs=kw,
+            stage=stage,
+            total_steps=32,
+            pointer=True,
+            search_policy=2,
+            search_prior=4,
+            sample_every=0,
+        )
+    )
+    assert s["frames"] == 32 and np.isfinite(s["losses/nll"])
+
+
+def test_a_discriminator_search_on_ray_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="backend 'local'"):
+        tr.train(ray_cfg(tmp_path, stage="search", reward="discriminator", total_steps=32))
+    assert not ray.is_initialized()
