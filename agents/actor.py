@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from agents.networks import PolicyNet, as_tensor, autocast
+from agents.networks import PolicyNet, PolicyOutput, as_tensor, autocast
 
 __all__ = [
     "Actor",
@@ -71,6 +71,21 @@ class Actor:
             self.policy.load_state_dict(state_dict)
         self.version = version
 
+    def decide(
+        self,
+        obs: dict,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        prev: torch.Tensor,
+        valid: torch.Tensor,
+        noise: torch.Tensor | None,
+        state: tuple[torch.Tensor, torch.Tensor],
+        greedy: bool,
+    ) -> tuple[PolicyOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """One step's actions for the batch: the policy's (an actor that searches overrides it)."""
+        canvas = as_tensor(obs["canvas"], self.device)
+        return self.policy.act(canvas, target, step, prev, valid, noise, state, greedy=greedy)
+
     @torch.no_grad()
     def collect(
         self, seeds: Sequence[int] | None = None, greedy: bool = False, max_steps: int = 10_000
@@ -97,15 +112,8 @@ class Actor:
             step_np = np.asarray(obs["step"]).reshape(b).astype(np.int64)
             steps.append(step_np)
             with autocast(dev, self.precision):
-                out, state = pol.act(
-                    as_tensor(obs["canvas"], dev),
-                    target,
-                    as_tensor(step_np, dev),
-                    prev,
-                    valid,
-                    noise,
-                    state,
-                    greedy=greedy,
+                out, state = self.decide(
+                    obs, target, as_tensor(step_np, dev), prev, valid, noise, state, greedy
                 )
             a = out.actions.cpu().numpy()
             actions.append(a)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from agents.actor import Rollout
 from agents.config import LearnerConfig, ProgramConfig
 from agents.discriminator import NonFiniteLossError
-from agents.learner import lr_and_entropy
+from agents.learner import LearnerState, lr_and_entropy
 from agents.losses import gae_advantages
 from agents.networks import PolicyNet, _gate_mask, as_tensor, autocast
 
@@ -40,7 +40,7 @@ def _evaluate(policy: PolicyNet, rollout: Rollout, device: torch.device, logits:
     )
 
 
-class ImitationLearner:
+class ImitationLearner(LearnerState):
     """Maximum likelihood of a batch's programs (see the module docstring).
 
     Args:
@@ -114,18 +114,6 @@ class ImitationLearner:
             "charts/return": float(rewards.sum(0).mean()),
             "charts/paint_fraction": float(flag.mean()),
         }
-
-    def state_dict(self) -> dict:
-        return {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "version": self.version,
-        }
-
-    def load_state_dict(self, d: dict) -> None:
-        self.policy.load_state_dict(d["policy"])
-        self.optimizer.load_state_dict(d["optimizer"])
-        self.version = d["version"]
 
 
 def kl_to_teacher(

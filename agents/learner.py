@@ -11,7 +11,28 @@ from agents.discriminator import NonFiniteLossError
 from agents.losses import a2c_loss, gae_advantages, vtrace
 from agents.networks import PolicyNet, as_tensor, autocast
 
-__all__ = ["PolicyLearner", "lr_and_entropy"]
+__all__ = ["LearnerState", "PolicyLearner", "lr_and_entropy"]
+
+
+class LearnerState:
+    """A learner's part of a checkpoint: its policy's and optimiser's state and its update
+    count, under the same keys for every learner (A2C, maximum likelihood)."""
+
+    policy: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    version: int
+
+    def state_dict(self) -> dict:
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "version": self.version,
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.policy.load_state_dict(d["policy"])
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.version = d["version"]
 
 
 def lr_and_entropy(cfg: LearnerConfig, progress: float) -> tuple[float, float]:
@@ -21,7 +42,7 @@ def lr_and_entropy(cfg: LearnerConfig, progress: float) -> tuple[float, float]:
     return lr, cfg.ent_coef + p * (cfg.ent_coef_final - cfg.ent_coef)
 
 
-class PolicyLearner:
+class PolicyLearner(LearnerState):
     """Advantage actor-critic with an entropy bonus and a value baseline.
 
     Args:
@@ -138,15 +159,3 @@ class PolicyLearner:
             "charts/paint_fraction": float(flag.mean()),
             **extra,
         }
-
-    def state_dict(self) -> dict:
-        return {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "version": self.version,
-        }
-
-    def load_state_dict(self, d: dict) -> None:
-        self.policy.load_state_dict(d["policy"])
-        self.optimizer.load_state_dict(d["optimizer"])
-        self.version = d["version"]

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agents.actor import Rollout, RolloutSource
-from agents.networks import PolicyNet, as_tensor, autocast, masked_log_prob_entropy
+from agents.actor import Actor, Rollout, RolloutSource
+from agents.networks import PolicyNet, PolicyOutput, as_tensor, masked_log_prob_entropy
 from spiral_envs.actions import ActionSpec
 from spiral_envs.protocols import Discriminator
 
@@ -218,7 +218,7 @@ class PriorActor:
         )
 
 
-class SearchActor:
+class SearchActor(Actor):
     """Acts by search: at each step the best of the policy's and the prior's candidate actions.
 
     Each env's candidates are ``policy_candidates`` samples of the policy's head, "stay put" (a
@@ -259,9 +259,8 @@ class SearchActor:
         hidden_targets: bool = False,
         precision: str = "fp32",
     ) -> None:
-        self.subs = _sub_envs(envs)
-        self.envs, self.policy, self.scorer = envs, policy, scorer
-        self.device, self.precision = torch.device(device), precision
+        super().__init__(envs, policy, device, precision)
+        self.subs, self.scorer = _sub_envs(envs), scorer
         self.spec: ActionSpec = self.subs[0].action_spec
         self.prior = StrokePrior(self.spec, rng)
         self.kp, self.kq, self.km, self.look = (
@@ -271,70 +270,33 @@ class SearchActor:
             lookahead,
         )
         self.hidden_targets = hidden_targets
-        self.version = 0
 
-    def set_weights(self, state_dict: dict | None, version: int) -> None:
-        if state_dict is not None:
-            self.policy.load_state_dict(state_dict)
-        self.version = version
-
-    @torch.no_grad()
-    def collect(self, seeds: Sequence[int] | None = None) -> Rollout:
-        dev, pol = self.device, self.policy
-        was_training = pol.training
-        pol.eval()
-        obs, _ = self.envs.reset(seed=None if seeds is None else list(seeds))
-        b, k = len(obs["canvas"]), len(self.spec)
-        target_np = obs.get("target")
-        target = as_tensor(target_np, dev)
-        scored_against = target_np
+    def decide(
+        self,
+        obs: dict,
+        target: torch.Tensor | None,
+        step: torch.Tensor,
+        prev: torch.Tensor,
+        valid: torch.Tensor,
+        noise: torch.Tensor | None,
+        state: tuple[torch.Tensor, torch.Tensor],
+        greedy: bool = False,
+    ) -> tuple[PolicyOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """The best candidate of each env (``greedy`` is ignored: the search decides), with the
+        policy's log-probability of it."""
+        pol = self.policy
+        ctx, state = pol.core_step(
+            as_tensor(obs["canvas"], self.device), target, step, prev, valid, noise, state
+        )
+        proposals = pol.sample_candidates(ctx, self.kp).cpu().numpy() if self.kp else None
+        scored_against = obs.get("target")
         if scored_against is None and self.hidden_targets:  # the real images the envs drew
             scored_against = np.stack([s.target for s in self.subs])
-        noise = None if pol.noise_fc is None else torch.randn(b, pol.cfg.noise_dim, device=dev)
-        state = pol.initial_state(b, dev)
-        prev = torch.zeros(b, k, dtype=torch.long, device=dev)
-        valid = torch.zeros(b, device=dev)
-        canvases, steps, actions, logps, values = [], [], [], [], []
-        for _ in range(self.subs[0].episode_length):
-            canvases.append(obs["canvas"])
-            step_np = np.asarray(obs["step"]).reshape(b).astype(np.int64)
-            steps.append(step_np)
-            with autocast(dev, self.precision):
-                ctx, new_state = pol.core_step(
-                    as_tensor(obs["canvas"], dev),
-                    target,
-                    as_tensor(step_np, dev),
-                    prev,
-                    valid,
-                    noise,
-                    state,
-                )
-                proposals = pol.sample_candidates(ctx, self.kp).cpu().numpy() if self.kp else None
-            chosen = self._choose(obs["canvas"], scored_against, proposals)
-            chosen_t = torch.as_tensor(chosen, device=dev)
-            with autocast(dev, self.precision):
-                _, logits = pol.head(
-                    ctx.z, actions=chosen_t, fmap=ctx.fmap, target=ctx.target, pmap=ctx.pmap
-                )
-            lp, _, _ = masked_log_prob_entropy(self.spec, logits, chosen_t)
-            actions.append(chosen)
-            logps.append(lp.float().cpu().numpy())
-            values.append(pol.value(ctx.z).float().cpu().numpy())
-            obs, _, term, trunc, info = self.envs.step(chosen)
-            state, prev, valid = new_state, chosen_t, torch.ones(b, device=dev)
-        canvases.append(obs["canvas"])
-        pol.train(was_training)
-        return Rollout(
-            canvases=np.stack(canvases),
-            targets=None if target_np is None else np.array(target_np),
-            steps=np.stack(steps),
-            actions=np.stack(actions).astype(np.int64),
-            log_prob=np.stack(logps).astype(np.float32),
-            values=np.stack(values).astype(np.float32),
-            noise=None if noise is None else noise.cpu().numpy(),
-            final_l2=np.asarray(info["l2"], np.float32) if "l2" in info else None,
-            policy_version=self.version,
-        )
+        chosen = torch.as_tensor(self._choose(obs["canvas"], scored_against, proposals))
+        chosen = chosen.to(self.device)
+        _, logits = pol.head(ctx.z, actions=chosen, fmap=ctx.fmap, target=ctx.target, pmap=ctx.pmap)
+        lp, ent, _ = masked_log_prob_entropy(self.spec, logits, chosen)
+        return PolicyOutput(chosen, lp, ent, pol.value(ctx.z)), state
 
     # -- one step's search -------------------------------------------------------------------
     def _candidates(self, canvas: np.ndarray, target: np.ndarray | None, proposals) -> np.ndarray:

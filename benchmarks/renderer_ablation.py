@@ -90,8 +90,9 @@ def held_out_expert_l2(search_dir: Path, episodes: int = 64) -> float:
     return float(np.mean(l2[:episodes]))
 
 
-def plot_curves(reports: dict[str, dict], path: Path) -> None:
-    """Held-out L2 against wall-clock minutes, one line per run (its stages' evaluations)."""
+def plot_curves(reports: dict[str, dict], path: Path, earlier: dict | None = None) -> None:
+    """Held-out L2 against wall-clock minutes, one line per run (its stages' evaluations);
+    ``earlier``: a ``benchmarks/learning.py`` run's curve, drawn dashed for reference."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,6 +102,8 @@ def plot_curves(reports: dict[str, dict], path: Path) -> None:
     for label, rep in reports.items():
         pts = rep["curve"]
         ax.plot([p["minutes"] for p in pts], [p["l2"] for p in pts], marker=".", label=label)
+    if earlier is not None:
+        ax.plot(earlier["curve_minutes"], earlier["curve_l2"], ls=":", label=earlier["label"])
     first = next(iter(reports.values()))["eval"]
     ax.axhline(first["constant_l2"], color="grey", ls="--", lw=1, label="best constant image")
     ax.set_xlabel("wall-clock minutes (all stages)")
@@ -151,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             "run": str(out),
         }
         print(f"{row}: held-out L2 {ev['l2']:.4f}")
+        if a.out:  # after each row: a stopped ablation keeps the rows it ran
+            doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
+            Path(a.out).write_text(json.dumps(doc, indent=2))
     print("| row | held-out L2 | PSNR dB | minutes | frames | the search expert's held-out L2 |")
     print("|---|---:|---:|---:|---:|---:|")
     for row, r in results.items():
@@ -160,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {row} | {cells} | {ex} |")
     if a.out:
         plot_curves(reports, Path(a.out).with_suffix(".png"))
-        doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
-        Path(a.out).write_text(json.dumps(doc, indent=2))
     return 0
 
 
