@@ -1,15 +1,16 @@
 """Train a SPIRAL agent to reconstruct MNIST digits on the CPU in a few minutes, then evaluate it.
 
 Uses the MNIST digits shipped with the package (no download) and the shipped ``mnist`` recipe
-(``agents/recipes/mnist.json``): a search over strokes distilled into the policy, then A2C on the
-per-step L2 reward (or, with ``--reward discriminator``, on the conditional WGAN-GP critic's),
-pulled towards the distilled policy by a decaying KL term. It scores the agent on held-out test
+(``agents/recipes/mnist.json``): a minute of maximum likelihood on programs of a stroke prior
+paired with their own renderings (``sleep``), then A2C on the per-step L2 reward (or, with
+``--reward discriminator``, on the conditional WGAN-GP critic's), pulled towards the pretrained
+policy by a decaying KL term. It scores the agent on held-out test
 digits beside a blank canvas and the best constant image, and writes pictures:
 
     python examples/train_mnist.py                       # 3 minutes
     python examples/train_mnist.py --minutes 10 --reward discriminator --out runs/mnist_gan
 
-Outputs in ``--out``: one folder per stage (``search/``, ``finetune/``: ``samples.png``,
+Outputs in ``--out``: one folder per stage (``sleep/``, ``finetune/``: ``samples.png``,
 ``progress.csv``, ``checkpoint.pt``), ``recipe.json``, and ``eval/`` (held-out ``samples.png``,
 ``episode.gif``, ``metrics.json``, ``programs.json``, ``programs/*.svg``).
 """
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.minutes <= 0 or a.episodes < 1:
         p.error("--minutes must be > 0 and --episodes >= 1")
     recipe = load_recipe("mnist")
-    if a.reward == "discriminator":  # the search keeps L2; the fine-tuning learns from the critic
+    if a.reward == "discriminator":  # the fine-tuning learns from the critic
         recipe["stages"][-1].update(reward="discriminator", disc_updates=2)
     total = sum(s["minutes"] for s in recipe["stages"])
     for old in [s["name"] for s in recipe["stages"]] + ["eval"]:  # a fresh run each time:
