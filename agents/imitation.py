@@ -21,23 +21,11 @@ import torch.nn.functional as F
 from agents.actor import Rollout
 from agents.config import LearnerConfig, ProgramConfig
 from agents.discriminator import NonFiniteLossError
-from agents.learner import LearnerState, lr_and_entropy
+from agents.learner import LearnerState, evaluate_rollout, lr_and_entropy
 from agents.losses import gae_advantages
 from agents.networks import PolicyNet, _gate_mask, as_tensor, autocast
 
 __all__ = ["ImitationLearner", "Kickstart", "kl_to_teacher"]
-
-
-def _evaluate(policy: PolicyNet, rollout: Rollout, device: torch.device, logits: bool = False):
-    t = lambda x: as_tensor(x, device)  # noqa: E731
-    return policy.evaluate(
-        t(rollout.canvases[:-1]),
-        t(rollout.targets),
-        t(rollout.steps),
-        t(rollout.actions),
-        t(rollout.noise),
-        return_logits=logits,
-    )
 
 
 class ImitationLearner(LearnerState):
@@ -89,7 +77,7 @@ class ImitationLearner(LearnerState):
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with autocast(self.device, self.precision):
-            out = _evaluate(self.policy, rollout, self.device)
+            out = evaluate_rollout(self.policy, rollout, self.device)
         rew = as_tensor(rewards, self.device).float()
         _, returns = gae_advantages(rew, torch.zeros_like(rew), c.gamma, 1.0)
         nll = -out.log_prob.mean()
@@ -153,6 +141,6 @@ class Kickstart:
     ) -> torch.Tensor:
         """``KL(teacher || student)`` on the rollout's steps (no gradient to the teacher)."""
         with torch.no_grad():
-            _, teacher_logits = _evaluate(self.teacher, rollout, device, logits=True)
+            _, teacher_logits = evaluate_rollout(self.teacher, rollout, device, logits=True)
         actions = as_tensor(rollout.actions, device).reshape(-1, rollout.actions.shape[-1])
         return kl_to_teacher(self.teacher, teacher_logits, student_logits, actions)

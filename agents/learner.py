@@ -11,7 +11,21 @@ from agents.discriminator import NonFiniteLossError
 from agents.losses import a2c_loss, gae_advantages, vtrace
 from agents.networks import PolicyNet, as_tensor, autocast
 
-__all__ = ["LearnerState", "PolicyLearner", "lr_and_entropy"]
+__all__ = ["LearnerState", "PolicyLearner", "evaluate_rollout", "lr_and_entropy"]
+
+
+def evaluate_rollout(policy: PolicyNet, rollout: Rollout, device: torch.device, logits=False):
+    """The policy teacher-forced on a rollout's whole episodes (:meth:`PolicyNet.evaluate`);
+    with ``logits``, also each component's logits."""
+    t = lambda x: as_tensor(x, device)  # noqa: E731
+    return policy.evaluate(
+        t(rollout.canvases[:-1]),
+        t(rollout.targets),
+        t(rollout.steps),
+        t(rollout.actions),
+        t(rollout.noise),
+        return_logits=logits,
+    )
 
 
 class LearnerState:
@@ -95,14 +109,7 @@ class PolicyLearner(LearnerState):
             g["lr"] = lr
         t = lambda x: as_tensor(x, dev)  # noqa: E731
         with autocast(dev, self.precision):
-            out, logits = self.policy.evaluate(
-                t(rollout.canvases[:-1]),
-                t(rollout.targets),
-                t(rollout.steps),
-                t(rollout.actions),
-                t(rollout.noise),
-                return_logits=True,
-            )
+            out, logits = evaluate_rollout(self.policy, rollout, dev, logits=True)
         rew = t(rewards).float()
         values = out.value.detach()
         if self.off_policy == "vtrace":
