@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from agents.actor import Actor, LocalRollouts, RolloutSource, ThreadedRollouts
-from agents.checkpoint import load_checkpoint
+from agents.checkpoint import load_agent_checkpoint
 from agents.config import NetConfig, TrainConfig
 from agents.discriminator import DiscriminatorLearner
 from agents.imitation import ImitationLearner, Kickstart
@@ -25,7 +25,7 @@ from agents.networks import PolicyNet
 from agents.programs import OwnTargets, PriorActor, SearchActor
 from spiral_envs.actions import ActionSpec
 from spiral_envs.protocols import Discriminator, ImageDataset
-from spiral_envs.registration import takes_split
+from spiral_envs.registration import ENV_IDS, takes_split
 from spiral_envs.rewards import ChangeSimilarity, L2Discriminator
 
 __all__ = [
@@ -80,7 +80,12 @@ def _register_envs() -> None:
 def probe_env(env_id: str, env_kwargs: dict | None = None) -> EnvInfo:
     """The :class:`EnvInfo` of one instance of ``env_id``."""
     _register_envs()
-    env = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        env = gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error as e:  # an unknown id: Gymnasium's hint, then every spiral-gym id
+        raise ValueError(f"env_id {env_id!r}: {e} Accepted: {', '.join(ENV_IDS)}") from e
+    except TypeError as e:  # a keyword the env does not take: its own message lists them
+        raise ValueError(f"env_kwargs {env_kwargs}: {str(e).split(' was raised from')[0]}") from e
     try:
         return EnvInfo.of(env)
     finally:
@@ -263,7 +268,7 @@ def load_init(cfg: TrainConfig, policy: PolicyNet, device: torch.device) -> None
         ValueError: the checkpoint's network or env differs from this run's.
     """
     path = cfg.programs.init_from
-    ck = load_checkpoint(Path(path), map_location=device)
+    ck = load_agent_checkpoint(Path(path), map_location=device)
     theirs = TrainConfig.from_dict(ck["config"])
     mine = (cfg.env_id, cfg.env_kwargs, cfg.net)
     if (theirs.env_id, theirs.env_kwargs, theirs.net) != mine:
@@ -299,7 +304,7 @@ def load_policy(
         env_kwargs: Overrides of the env kwargs saved with the policy (for example a split).
     """
     device = torch.device(device)
-    ck = load_checkpoint(Path(checkpoint), map_location=device)
+    ck = load_agent_checkpoint(Path(checkpoint), map_location=device)
     cfg = TrainConfig.from_dict(ck["config"])
     info = probe_env(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})})
     policy = build_policy(cfg.net, info, device)

@@ -51,7 +51,7 @@ from agents.build import (
     resolve_device,
     split_kwargs,
 )
-from agents.checkpoint import UnsafeCheckpointError, load_checkpoint, save_checkpoint
+from agents.checkpoint import UnsafeCheckpointError, load_agent_checkpoint, save_checkpoint
 from agents.config import TrainConfig, add_config_arguments, config_from_args
 from agents.discriminator import DiscriminatorLearner, NonFiniteLossError
 from agents.evaluate import EVAL_SEED, evaluate_policy, image_metrics
@@ -206,7 +206,7 @@ def restore_run(
     Raises:
         ValueError: the checkpoint is another stage's (``--resume`` continues a run as it was).
     """
-    ck = load_checkpoint(path, map_location=device)
+    ck = load_agent_checkpoint(path, map_location=device)
     theirs, mine = ck["config"].get("stage", "rl"), stage
     if theirs != mine:
         raise ValueError(
@@ -297,7 +297,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     out = Path(cfg.out_dir)
     ckpt = out / CHECKPOINT
     clock = Clock()
-    if cfg.resume and ckpt.exists():
+    if cfg.resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"resume: no checkpoint at {ckpt} to continue")
         clock = restore_run(ckpt, learner, disc, rng, device, cfg.programs.stage)
     elif cfg.programs.init_from:  # an earlier stage's policy
         load_init(cfg, policy, device)
@@ -394,9 +396,11 @@ def _resume_base(args: argparse.Namespace, base: TrainConfig | None) -> TrainCon
     out_dir = getattr(args, "out_dir", None) or (base or TrainConfig).out_dir
     ck = Path(out_dir) / CHECKPOINT
     if not ck.exists():
-        print(f"--resume: no checkpoint at {ck}; starting a new run")
-        return base
-    return TrainConfig.from_dict(load_checkpoint(ck)["config"])
+        raise FileNotFoundError(
+            f"--resume: no checkpoint at {ck}: give the --out_dir of the run to continue, or "
+            "leave out --resume to start a new run"
+        )
+    return TrainConfig.from_dict(load_agent_checkpoint(ck)["config"])
 
 
 def main(argv: list[str] | None = None) -> int:

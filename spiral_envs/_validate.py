@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import numbers
 from typing import Any
 
-__all__ = ["MAX_EPISODE_LENGTH", "IntegerTypeError", "check_int"]
+__all__ = ["MAX_EPISODE_LENGTH", "IntegerTypeError", "check_int", "reject_unknown_kwargs"]
 
 #: The longest episode an env accepts: the ``step`` observation is uint8. (An int32 ``step`` made
 #: ``gymnasium.wrappers.FlattenObservation`` turn the uint8 images into int32.)
@@ -37,3 +39,25 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be {accepted}, got {value}")
     return int(value)
+
+
+def reject_unknown_kwargs(cls: type, unknown: dict[str, Any]) -> None:
+    """Raises one ``TypeError`` naming the unknown keywords, the nearest accepted name of each,
+    and every accepted name of ``cls.__init__`` (Python's own error lists none of them).
+
+    Raises:
+        TypeError: ``unknown`` is not empty.
+    """
+    if not unknown:
+        return
+    params = inspect.signature(cls.__init__).parameters.values()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = [p.name for p in params if p.name != "self" and p.kind in named]
+    hints = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, accepted, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise TypeError(
+        f"{cls.__name__}: unknown keyword argument {', '.join(hints)}; accepted: "
+        f"{', '.join(accepted)}"
+    )

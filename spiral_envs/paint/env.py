@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int
+from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int, reject_unknown_kwargs
 from spiral_envs.actions import ActionComponent, ActionSpec, grid_points
 from spiral_envs.datasets import load_dataset
 from spiral_envs.paint.painter import CairoPainter, render_program
@@ -156,7 +156,9 @@ class PaintEnv(gym.Env):
         render_mode: str | None = None,
         render_size: int = 256,
         pen_start: str = "corner",
+        **unknown: Any,
     ) -> None:
+        reject_unknown_kwargs(type(self), unknown)
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: accepted {sorted(DATASETS)}")
         self.canvas_size = check_int("canvas_size", canvas_size, 8, 4096)

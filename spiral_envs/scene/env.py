@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int
+from spiral_envs._validate import MAX_EPISODE_LENGTH, check_int, reject_unknown_kwargs
 from spiral_envs.actions import ActionSpec
 from spiral_envs.scene.generator import SceneDataset, sample_scene
 from spiral_envs.scene.gl import select_gl_backend
@@ -152,7 +152,9 @@ class SceneEnv(gym.Env[dict, np.ndarray]):
         allow_overlap: bool = False,
         render_mode: str | None = None,
         render_size: int = 256,
+        **unknown: Any,
     ) -> None:
+        reject_unknown_kwargs(type(self), unknown)
         for name, value in (("conditional", conditional), ("allow_overlap", allow_overlap)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name}={value!r}: accepted True or False")
