@@ -24,6 +24,7 @@ from agents.learner import PolicyLearner
 from agents.networks import PolicyNet
 from agents.programs import OwnTargets, PriorActor, SearchActor
 from spiral_envs.actions import ActionSpec
+from spiral_envs.benchmark import best_constant_image
 from spiral_envs.protocols import Discriminator, ImageDataset
 from spiral_envs.registration import ENV_IDS, takes_split
 from spiral_envs.rewards import ChangeSimilarity, L2Discriminator
@@ -98,6 +99,17 @@ def make_envs(
     """A vector env of ``num_envs`` copies (``mode`` ``"sync"`` or ``"async"``)."""
     _register_envs()
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {}))
+
+
+def constant_image(env_id: str, env_kwargs: dict | None = None) -> np.ndarray | None:
+    """The best constant image of a conditional env's targets, from its training split
+    (:func:`spiral_envs.benchmark.best_constant_image`); ``None`` for an unconditional env,
+    whose targets the agent never sees."""
+    _register_envs()
+    kw = {k: v for k, v in (env_kwargs or {}).items() if k != "split"}
+    if not {**gym.spec(env_id).kwargs, **kw}.get("conditional"):
+        return None
+    return best_constant_image(env_id, kw)
 
 
 def split_kwargs(env_id: str, env_kwargs: dict | None, split: str | None) -> dict:

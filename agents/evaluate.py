@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from agents.actor import Actor, Rollout
-from agents.build import load_policy, make_envs, resolve_device, split_kwargs
+from agents.build import constant_image, load_policy, make_envs, resolve_device, split_kwargs
 from agents.checkpoint import UnsafeCheckpointError
 from agents.digits import digit_scores, is_digit_generator
 from agents.logs import save_episode_gif, save_grid
 from agents.networks import PolicyNet, as_tensor
-from spiral_envs.benchmark import EVAL_SEED
+from spiral_envs.benchmark import EVAL_SEED, normalised_score
 from spiral_envs.rewards import l2_distance, psnr_of_l2
 
 __all__ = [
@@ -43,11 +43,16 @@ __all__ = [
     "evaluate_policy",
     "image_metrics",
     "main",
+    "verdict",
 ]
 
 
-def image_metrics(rollouts: list[Rollout], episodes: int) -> dict[str, float]:
-    """Mean L2 and PSNR of the final canvases to their targets, and the blank canvas's L2.
+def image_metrics(
+    rollouts: list[Rollout], episodes: int, constant: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean L2 and PSNR of the final canvases to their targets, and the blank canvas's L2;
+    given the ``constant`` image (:func:`spiral_envs.benchmark.best_constant_image`), its L2 to
+    the same targets and the agent's ``normalised`` score (0 for it, 1 for L2 = 0).
 
     Envs without targets in the observation report the env's own ``info["l2"]`` when they
     give one (scenes), and no blank-canvas L2.
@@ -60,6 +65,9 @@ def image_metrics(rollouts: list[Rollout], episodes: int) -> dict[str, float]:
         targets = np.concatenate([r.targets for r in rollouts])[:episodes]
         l2 = l2_distance(finals, targets)
         out["blank_l2"] = float(l2_distance(blanks, targets).mean())
+        if constant is not None:
+            out["constant_l2"] = float(l2_distance(constant[None], targets).mean())
+            out["normalised"] = normalised_score(float(l2.mean()), out["constant_l2"])
     elif rollouts and rollouts[0].final_l2 is not None:
         l2 = np.concatenate([r.final_l2 for r in rollouts])[:episodes]
     else:
@@ -67,6 +75,13 @@ def image_metrics(rollouts: list[Rollout], episodes: int) -> dict[str, float]:
     out["l2"] = float(l2.mean())
     out["psnr"] = float(np.mean(psnr_of_l2(np.maximum(l2, 1e-10))))
     return out
+
+
+def verdict(normalised: float) -> str:
+    """What a normalised score says, in words."""
+    if normalised < 0:
+        return "worse than painting the best constant image"
+    return f"{normalised:.0%} of the best constant image's error removed"
 
 
 def evaluate_policy(
@@ -77,13 +92,15 @@ def evaluate_policy(
     device: torch.device | str = "cpu",
     greedy: bool = False,
     precision: str = "fp32",
+    constant: np.ndarray | None = None,
 ) -> tuple[dict[str, float], list[Rollout], list]:
     """Runs ``episodes`` episodes (rounded up to whole batches); episode ``i`` is reset with
     seed ``seed + i``.
 
     Returns:
-        The :func:`image_metrics`, the rollouts, and the envs' programs of the episodes (their
-        ``program`` attributes, ``None`` where an env has none).
+        The :func:`image_metrics` (beside the ``constant`` image when given), the rollouts, and
+        the envs' programs of the episodes (their ``program`` attributes, ``None`` where an env
+        has none).
     """
     actor = Actor(envs, policy, device, precision=precision)
     b = envs.num_envs
@@ -94,7 +111,7 @@ def evaluate_policy(
             programs.extend(envs.get_attr("program"))
         except AttributeError:
             programs.extend([None] * b)
-    return image_metrics(rollouts, episodes), rollouts, programs[:episodes]
+    return image_metrics(rollouts, episodes, constant), rollouts, programs[:episodes]
 
 
 class AgentPolicy:
@@ -181,7 +198,8 @@ def evaluate_checkpoint(
     """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs.
 
     Returns:
-        The metrics: ``l2``, ``psnr`` and ``blank_l2`` (when targets are known), ``episodes``;
+        The metrics: ``l2``, ``psnr``, ``blank_l2``, ``constant_l2`` and ``normalised`` (when
+        targets are known: :func:`image_metrics`), ``episodes``;
         for unconditional MNIST agents the digit scores of :func:`agents.digits.digit_scores`
         (``sample_fd``, ``class_fractions``, ``min_class_fraction``).
     """
@@ -189,11 +207,12 @@ def evaluate_checkpoint(
     loaded = load_policy(checkpoint, dev, env_kwargs)
     cfg = loaded.config
     kw = split_kwargs(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})}, split)
+    constant = constant_image(cfg.env_id, kw)
     envs = make_envs(cfg.env_id, min(num_envs, episodes), kw)
     torch.manual_seed(seed)
     try:
         metrics, rollouts, programs = evaluate_policy(
-            loaded.policy, envs, episodes, seed, dev, greedy=greedy
+            loaded.policy, envs, episodes, seed, dev, greedy=greedy, constant=constant
         )
     finally:
         envs.close()
@@ -300,7 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spiral-eval: error: {e}", file=sys.stderr)
         return 2
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
-    if "blank_l2" in m:
+    if "normalised" in m:
+        shown += (
+            f" (blank canvas: l2={m['blank_l2']:.4g}, best constant image: "
+            f"l2={m['constant_l2']:.4g}); normalised score {m['normalised']:.3f} "
+            f"({verdict(m['normalised'])})"
+        )
+    elif "blank_l2" in m:
         shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
     if "sample_fd" in m:
         shown = (

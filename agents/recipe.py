@@ -25,12 +25,10 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from agents.checkpoint import UnsafeCheckpointError
 from agents.config import TrainConfig
 from agents.discriminator import NonFiniteLossError
-from agents.evaluate import evaluate_checkpoint
+from agents.evaluate import evaluate_checkpoint, verdict
 from agents.train import CHECKPOINT, train
 
 __all__ = ["load_recipe", "main", "run_recipe", "shipped_recipes", "stage_configs"]
@@ -100,17 +98,6 @@ def stage_configs(
     return configs
 
 
-def constant_image_l2(cfg: TrainConfig, targets: np.ndarray) -> float:
-    """L2 of the best constant image (the mean training target) to ``targets``."""
-    from agents.build import probe_env
-
-    data = probe_env(cfg.env_id, {**cfg.env_kwargs, "split": "train"}).dataset
-    images = data.sample(np.random.default_rng(0), min(len(data), 4096))
-    mean = np.round(images.mean(0)).astype(np.float32)
-    diff = (targets.astype(np.float32) - mean) / 255.0
-    return float((diff * diff).mean())
-
-
 def finished(metrics: Path) -> bool:
     """Whether a stage ran to its budget (a stage stopped by Ctrl-C writes its metrics too)."""
     return metrics.exists() and not json.loads(metrics.read_text()).get("interrupted", False)
@@ -169,8 +156,6 @@ def run_recipe(
         )
     last = Path(configs[-1].out_dir) / CHECKPOINT
     final = evaluate_checkpoint(last, out / "eval", episodes)
-    if "l2" in final:
-        final["constant_l2"] = constant_image_l2(configs[-1], np.load(out / "eval" / "targets.npy"))
     report = {
         "recipe": recipe,
         "curve": eval_curve(configs),
@@ -226,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"held-out L2 on {int(ev['episodes'])} targets after {report['minutes']:.1f} min: "
             f"agent {ev['l2']:.4f}, best constant image {ev['constant_l2']:.4f}, "
-            f"blank canvas {ev['blank_l2']:.4f}"
+            f"blank canvas {ev['blank_l2']:.4f}; normalised score {ev['normalised']:.3f} "
+            f"({verdict(ev['normalised'])})"
         )
     print(f"outputs in {out}: recipe.json, eval/samples.png, one folder per stage")
     return 0

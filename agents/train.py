@@ -45,6 +45,7 @@ from agents.build import (
     build_learner,
     build_policy,
     build_rollouts,
+    constant_image,
     load_init,
     make_envs,
     probe_env,
@@ -232,10 +233,19 @@ def save_pictures(out: Path, rollout: Rollout, frames: int) -> None:
     save_episode_gif(out / "episode.gif", rollout.canvases[:, 0], target)
 
 
-def held_out_metrics(policy, envs, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """``eval/l2``, ``eval/psnr``, ``eval/blank_l2`` on the test split's episodes."""
+def held_out_metrics(
+    policy, envs, cfg: TrainConfig, device: torch.device, constant: np.ndarray | None
+) -> dict[str, float]:
+    """``eval/l2``, ``eval/psnr``, ``eval/blank_l2`` on the test split's episodes, and beside
+    the ``constant`` image ``eval/constant_l2`` and ``eval/normalised``."""
     ev, _, _ = evaluate_policy(
-        policy, envs, cfg.eval_episodes, EVAL_SEED, device, precision=cfg.precision
+        policy,
+        envs,
+        cfg.eval_episodes,
+        EVAL_SEED,
+        device,
+        precision=cfg.precision,
+        constant=constant,
     )
     return {f"eval/{k}": v for k, v in ev.items() if k != "episodes"}
 
@@ -307,11 +317,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     with ExitStack() as stack:  # all teardown, on every path
         source = build_rollouts(cfg, policy, rng, device, learner.version, disc)
         stack.callback(source.close)
-        eval_envs = None
+        eval_envs, constant = None, None
         if cfg.eval_every:
             eval_kw = split_kwargs(cfg.env_id, cfg.env_kwargs, "test")
             eval_envs = make_envs(cfg.env_id, min(cfg.num_envs, cfg.eval_episodes), eval_kw)
             stack.callback(eval_envs.close)
+            constant = constant_image(cfg.env_id, cfg.env_kwargs)
         out.mkdir(parents=True, exist_ok=True)
         logger = RunLogger(out, tensorboard=cfg.tensorboard)
         stack.callback(logger.close)
@@ -341,7 +352,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 # on their schedules: held-out evaluation, logs, pictures, checkpoints
                 evaluated = eval_envs is not None and clock.iteration % cfg.eval_every == 0
                 if evaluated:
-                    m.update(held_out_metrics(policy, eval_envs, cfg, device))
+                    m.update(held_out_metrics(policy, eval_envs, cfg, device, constant))
                 metrics = m
                 if evaluated or clock.iteration % cfg.log_every == 0:
                     logger.log(clock.frames, {**m, **lags.pop()})
@@ -363,7 +374,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if rollout is not None:
             save_pictures(out, rollout, clock.frames)
         if eval_envs is not None:
-            metrics = {**metrics, **held_out_metrics(policy, eval_envs, cfg, device)}
+            metrics = {**metrics, **held_out_metrics(policy, eval_envs, cfg, device, constant)}
             logger.log(clock.frames, metrics)
     summary = {
         "frames": clock.frames,
@@ -425,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
             f"spiral-train --out_dir {cfg.out_dir} --resume",
             file=sys.stderr,
         )
-    keys = ["frames", "wall_s", "charts/fps", "charts/l2", "eval/l2", "eval/psnr", "charts/return"]
+    keys = ["frames", "wall_s", "charts/fps", "charts/l2", "eval/l2", "eval/psnr"]
+    keys += ["eval/constant_l2", "eval/normalised", "charts/return"]
     print("final metrics: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys if k in summary))
     print(
         f"outputs in {os.path.abspath(cfg.out_dir)}: samples.png, episode.gif, progress.csv, "

@@ -25,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.evaluate import verdict
 from agents.recipe import load_recipe, run_recipe
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(PSNR {ev['psnr']:.2f} dB), best constant image {ev['constant_l2']:.4f}, "
         f"blank canvas {ev['blank_l2']:.4f}"
     )
+    print(f"normalised score {ev['normalised']:.3f}: {verdict(ev['normalised'])}")
     print(
         f"pictures: {a.out}/eval/samples.png, {a.out}/eval/episode.gif, "
         f"{a.out}/eval/programs/episode_000.svg"

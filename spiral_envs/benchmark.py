@@ -30,6 +30,8 @@ policies that need the envs themselves (the scripted tracer) use it.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,6 +48,8 @@ __all__ = [
     "EVAL_SEED",
     "SUITE",
     "TracerPolicy",
+    "best_constant_image",
+    "normalised_score",
     "random_policy",
     "score",
 ]
@@ -66,6 +70,48 @@ EVAL_SEED = 10**6
 EVAL_EPISODES = {"paint": 500, "scene": 256}
 
 Policy = Callable[[Any], np.ndarray]
+
+
+def normalised_score(l2: float, constant_l2: float) -> float:
+    """``1 - l2 / constant_l2``: 0 for the best constant image, 1 for a perfect reconstruction.
+
+    The reference points are fixed, so scores compare across agents, budgets and papers: below
+    0 an agent paints worse than one constant image, and 0.5 means it removed half of the
+    constant image's error.
+    """
+    return 1.0 - l2 / constant_l2
+
+
+def best_constant_image(
+    env_id: str, env_kwargs: dict | None = None, samples: int = 1024, seed: int = 0
+) -> np.ndarray:
+    """The constant image of least expected L2 to the targets: the per-pixel mean of
+    ``samples`` training targets (rounded to uint8, as a canvas is).
+
+    Computed as a user could: from the ``train`` split of a paint id, or from training seeds
+    (``seed + i``) of a scene id, never from the held-out episodes. Cached per id and kwargs.
+    """
+    key = json.dumps(env_kwargs or {}, sort_keys=True, default=str)
+    return _constant_image(env_id, key, samples, seed).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _constant_image(env_id: str, kwargs_json: str, samples: int, seed: int) -> np.ndarray:
+    kwargs = json.loads(kwargs_json)
+    if takes_split(env_id):
+        kwargs["split"] = "train"
+    env = gym.make(env_id, **kwargs)
+    try:
+        total = None
+        for i in range(samples):
+            env.reset(seed=seed + i)
+            target = env.unwrapped.target
+            if target is None:
+                raise ValueError(f"{env_id} has no targets: a constant image has no L2 to score")
+            total = target.astype(np.float64) if total is None else total + target
+    finally:
+        env.close()
+    return np.round(total / samples).astype(np.uint8)
 
 
 def score(
@@ -94,9 +140,10 @@ def score(
     Returns:
         ``env_id``, ``episodes``, ``seed``; paint ids: ``l2`` and ``psnr`` (mean over episodes
         of the final canvas's L2 to its target and its PSNR in dB) and ``blank_l2`` (a blank
-        canvas's L2 to the same targets); scene ids: ``l2`` (pixel L2) and the mean recovery
-        scores of :func:`spiral_envs.scene.score_scene` (``position_error`` and ``color_error``
-        over the episodes that matched an object).
+        canvas's L2 to the same targets), ``constant_l2`` (the :func:`best_constant_image`'s)
+        and ``normalised`` (:func:`normalised_score` of the means); scene ids: ``l2`` (pixel
+        L2) and the mean recovery scores of :func:`spiral_envs.scene.score_scene`
+        (``position_error`` and ``color_error`` over the episodes that matched an object).
 
     Raises:
         ValueError: On a bad ``episodes``/``num_envs``, or a policy whose actions the envs reject.
@@ -109,16 +156,21 @@ def score(
     act = _as_function(policy, deterministic)
     num_envs = min(num_envs, episodes)
     kwargs = {"split": "test", **(env_kwargs or {})} if paint else dict(env_kwargs or {})
+    constant = best_constant_image(env_id, env_kwargs) if paint else None
     envs = gym.make_vec(env_id, num_envs, vectorization_mode="sync", **kwargs)
     if hasattr(policy, "bind"):
         policy.bind(envs)
     rows: list[dict[str, float]] = []
     try:
         for b in range(math.ceil(episodes / num_envs)):
-            rows += _play_batch(envs, act, [seed + b * num_envs + j for j in range(num_envs)])
+            seeds = [seed + b * num_envs + j for j in range(num_envs)]
+            rows += _play_batch(envs, act, seeds, constant)
     finally:
         envs.close()
-    return {"env_id": env_id, "episodes": episodes, "seed": seed, **_means(rows[:episodes])}
+    out = {"env_id": env_id, "episodes": episodes, "seed": seed, **_means(rows[:episodes])}
+    if constant is not None:
+        out["normalised"] = normalised_score(out["l2"], out["constant_l2"])
+    return out
 
 
 def random_policy(env_id: str, seed: int = 0, env_kwargs: dict | None = None) -> Policy:
@@ -168,10 +220,19 @@ def _as_function(policy: Any, deterministic: bool) -> Policy:
     raise ValueError(f"policy {policy!r}: expected a function of observations, or predict()")
 
 
-def _play_batch(envs: gym.vector.VectorEnv, act: Policy, seeds: Sequence[int]) -> list[dict]:
-    """One episode per env; the info of each env's final step (fixed-length episodes)."""
+def _play_batch(
+    envs: gym.vector.VectorEnv, act: Policy, seeds: Sequence[int], constant: np.ndarray | None
+) -> list[dict]:
+    """One episode per env; the info of each env's final step (fixed-length episodes), and the
+    L2 of the blank canvas and of the ``constant`` image (when given) to the env's target."""
     obs, _ = envs.reset(seed=list(seeds))
     blanks = [float(l2_distance(e.unwrapped.canvas, e.unwrapped.target)) for e in envs.envs]
+    consts = [
+        {}
+        if constant is None
+        else {"constant_l2": float(l2_distance(constant, e.unwrapped.target))}
+        for e in envs.envs
+    ]
     finals: list[dict | None] = [None] * envs.num_envs
     while any(f is None for f in finals):
         actions = np.asarray(act(obs))
@@ -186,7 +247,11 @@ def _play_batch(envs: gym.vector.VectorEnv, act: Policy, seeds: Sequence[int]) -
     rows = []
     for i, info in enumerate(finals):
         rows.append(
-            {**{k: float(info[k]) for k in ("l2", *SCORE_KEYS) if k in info}, "blank_l2": blanks[i]}
+            {
+                **{k: float(info[k]) for k in ("l2", *SCORE_KEYS) if k in info},
+                "blank_l2": blanks[i],
+                **consts[i],
+            }
         )
     return rows
 

@@ -13,7 +13,14 @@ import pytest
 from conftest import ROOT, run_script
 
 import spiral_envs  # noqa: F401
-from spiral_envs.benchmark import EVAL_SEED, TracerPolicy, random_policy, score
+from spiral_envs.benchmark import (
+    EVAL_SEED,
+    TracerPolicy,
+    best_constant_image,
+    normalised_score,
+    random_policy,
+    score,
+)
 from spiral_envs.paint.scripted import ScriptedTracer
 from spiral_envs.rewards import l2_distance
 
@@ -115,6 +122,30 @@ def test_score_rejects_bad_arguments_and_bad_policies():
         score(MNIST, lambda obs: random_policy(MNIST)(obs)[:1], episodes=2, num_envs=2)
 
 
+def test_the_best_constant_image_is_the_training_mean_and_beats_its_neighbours():
+    c = best_constant_image(MNIST, samples=256)
+    assert c.dtype == np.uint8 and c.shape == (64, 64, 1)
+    env = gym.make(MNIST, split="train")
+    targets = []
+    for i in range(256):  # the same training targets, by hand
+        env.reset(seed=i)
+        targets.append(env.unwrapped.target.astype(np.float64))
+    env.close()
+    assert np.array_equal(c, np.round(np.mean(targets, 0)).astype(np.uint8))
+    brighter, darker = (np.clip(c.astype(int) + d, 0, 255).astype(np.uint8) for d in (20, -20))
+    tests = [t.astype(np.uint8) for t in targets[:64]]
+    l2 = {n: np.mean([l2_distance(x, t) for t in tests]) for n, x in [("c", c), ("b", brighter)]}
+    assert l2["c"] < l2["b"] and l2["c"] < np.mean([l2_distance(darker, t) for t in tests])
+
+
+def test_the_normalised_score_is_0_for_the_constant_image_and_below_0_for_a_blank_canvas():
+    assert normalised_score(0.0, 0.06) == 1.0 and normalised_score(0.06, 0.06) == 0.0
+    move = np.zeros(5, np.int64)  # flag 0: a move paints nothing, the canvas stays blank
+    s = score(MNIST, lambda obs: np.repeat(move[None], len(obs["step"]), 0), episodes=8)
+    assert s["l2"] == pytest.approx(s["blank_l2"]) and s["constant_l2"] < s["blank_l2"]
+    assert s["normalised"] == pytest.approx(1 - s["l2"] / s["constant_l2"]) and s["normalised"] < 0
+
+
 def test_agent_policy_scores_what_spiral_eval_reports():
     pytest.importorskip("torch")
     from agents.evaluate import AgentPolicy, evaluate_checkpoint
@@ -124,6 +155,8 @@ def test_agent_policy_scores_what_spiral_eval_reports():
     agent = AgentPolicy.from_checkpoint(ck)
     s = score(MNIST, agent, episodes=8, num_envs=4, env_kwargs=agent.env_kwargs)
     assert s["l2"] == pytest.approx(m["l2"], rel=1e-5) and s["l2"] < 0.6 * s["blank_l2"]
+    assert s["constant_l2"] == pytest.approx(m["constant_l2"], rel=1e-5)
+    assert s["normalised"] == pytest.approx(m["normalised"], rel=1e-4) and s["normalised"] > 0
 
 
 def test_spiral_bench_writes_a_result_and_refuses_bad_runs(tmp_path, capsys):
@@ -286,7 +319,7 @@ def test_spiral_eval_runs_on_every_shipped_agent(checkpoint, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["episodes"] == 4 and np.isfinite(m["l2"])
     if "blank_l2" in m:  # conditional paint agents beat a blank canvas even on 4 targets
-        assert m["l2"] < m["blank_l2"]
+        assert m["l2"] < m["blank_l2"] and m["normalised"] == 1 - m["l2"] / m["constant_l2"]
 
 
 def test_the_score_api_imports_neither_torch_nor_mujoco():
