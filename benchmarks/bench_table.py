@@ -7,18 +7,29 @@
 
 Each row shows the number of seeds, the mean env steps and minutes of training, and mean ± sample
 standard deviation over seeds (± only with 2 seeds or more) of the held-out scores: L2 and PSNR
-for paint ids; for scenes pixel L2 and the recovery scores.
+for paint ids; for scenes pixel L2 and the recovery scores. Paint rows also give the normalised
+score (0 for the best constant image, 1 for a perfect copy; ``docs/benchmark.md``) as its
+interquartile mean over seeds with a 95% percentile-bootstrap interval, as ``rliable`` reports
+(Agarwal et al., NeurIPS 2021).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from spiral_envs.benchmark import SUITE
+from spiral_envs.benchmark import (
+    EVAL_SEED,
+    SUITE,
+    held_out_baselines,
+    iqm,
+    iqm_interval,
+    normalised_score,
+)
 
 AGENT_ORDER = ("random", "tracer", "a2c", "ppo", "sac", "spiral")
 PAINT_COLUMNS = (("l2", "held-out L2", 4), ("psnr", "PSNR dB", 2), ("blank_l2", "blank L2", 4))
@@ -52,6 +63,30 @@ def mean_spread(values: list[float], digits: int) -> str:
     return m if len(values) < 2 else f"{m} ± {statistics.stdev(values):.{digits}f}"
 
 
+@functools.cache
+def _constant_l2(env_id: str, episodes: int | None, seed: int, kwargs_json: str) -> float:
+    return held_out_baselines(env_id, episodes, seed, json.loads(kwargs_json))["constant_l2"]
+
+
+def normalised(result: dict) -> float:
+    """A result's normalised score: as ``score`` saved it, or (results saved before it did) from
+    its L2 and the best constant image's L2 on the same held-out episodes."""
+    sc = result["score"]
+    if sc.get("normalised") is not None:
+        return sc["normalised"]
+    kwargs = json.dumps(result.get("settings", {}).get("env_kwargs", {}), sort_keys=True)
+    constant = _constant_l2(result["env_id"], sc.get("episodes"), sc.get("seed", EVAL_SEED), kwargs)
+    return normalised_score(sc["l2"], constant)
+
+
+def iqm_with_interval(values: list[float]) -> str:
+    """``IQM [low, high]``; one seed has no interval."""
+    if len(values) < 2:
+        return f"{iqm(values):.3f}"
+    low, high = iqm_interval(values)
+    return f"{iqm(values):.3f} [{low:.3f}, {high:.3f}]"
+
+
 BEGIN, END = "<!-- bench-table -->", "<!-- /bench-table -->"
 
 
@@ -64,6 +99,8 @@ def table(results: list[dict]) -> str:
         columns = SCENE_COLUMNS if "Scene" in env_id else PAINT_COLUMNS
         lines += [f"\n**{env_id}**\n"]
         head = ["budget", "agent", "seeds", "env steps", "train min"] + [c[1] for c in columns]
+        paint = columns is PAINT_COLUMNS
+        head += ["normalised, IQM [95% CI]"] if paint else []
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
         keys = [k for k in groups if k[0] == env_id]
         keys.sort(key=lambda k: (k[1] != "untrained", k[1], AGENT_ORDER.index(k[2])))
@@ -76,6 +113,8 @@ def table(results: list[dict]) -> str:
                 vals = [r["score"][name] for r in rs if r["score"].get(name) is not None]
                 vals = vals[:1] if name == "blank_l2" else vals  # the targets', not the seeds'
                 row.append(mean_spread(vals, digits))
+            if paint:
+                row.append(iqm_with_interval([normalised(r) for r in rs]))
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines).lstrip("\n") + "\n"
 

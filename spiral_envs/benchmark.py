@@ -49,6 +49,9 @@ __all__ = [
     "SUITE",
     "TracerPolicy",
     "best_constant_image",
+    "held_out_baselines",
+    "iqm",
+    "iqm_interval",
     "normalised_score",
     "random_policy",
     "score",
@@ -93,6 +96,47 @@ def best_constant_image(
     """
     key = json.dumps(env_kwargs or {}, sort_keys=True, default=str)
     return _constant_image(env_id, key, samples, seed).copy()
+
+
+def held_out_baselines(
+    env_id: str, episodes: int | None = None, seed: int = EVAL_SEED, env_kwargs: dict | None = None
+) -> dict[str, float]:
+    """``blank_l2`` and ``constant_l2`` of a paint id's held-out episodes, without a policy: the
+    baselines :func:`score` reports beside an agent, for results saved before it did."""
+    episodes = episodes or EVAL_EPISODES["paint"]
+    constant = best_constant_image(env_id, env_kwargs)
+    env = gym.make(env_id, **{"split": "test", **(env_kwargs or {})})
+    blank, const = [], []
+    try:
+        for i in range(episodes):
+            env.reset(seed=seed + i)
+            target = env.unwrapped.target
+            blank.append(float(l2_distance(env.unwrapped.canvas, target)))
+            const.append(float(l2_distance(constant, target)))
+    finally:
+        env.close()
+    return {"blank_l2": float(np.mean(blank)), "constant_l2": float(np.mean(const))}
+
+
+def iqm(values: Sequence[float]) -> float:
+    """The interquartile mean: the mean of the middle half (Agarwal et al., NeurIPS 2021), robust
+    to one seed that fails or shines. With fewer than 4 values it is the mean."""
+    v = np.sort(np.asarray(values, np.float64))
+    cut = len(v) // 4
+    return float(v[cut : len(v) - cut].mean())
+
+
+def iqm_interval(
+    values: Sequence[float], confidence: float = 0.95, reps: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile-bootstrap confidence interval of :func:`iqm` over seeds (runs resampled with
+    replacement, as ``rliable``'s ``get_interval_estimates`` does for one task)."""
+    v = np.asarray(values, np.float64)
+    resampled = np.sort(v[np.random.default_rng(seed).integers(0, len(v), (reps, len(v)))], 1)
+    cut = len(v) // 4
+    stats = resampled[:, cut : len(v) - cut].mean(1)  # iqm of each resample
+    low, high = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
 
 
 @functools.lru_cache(maxsize=16)

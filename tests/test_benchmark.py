@@ -17,6 +17,9 @@ from spiral_envs.benchmark import (
     EVAL_SEED,
     TracerPolicy,
     best_constant_image,
+    held_out_baselines,
+    iqm,
+    iqm_interval,
     normalised_score,
     random_policy,
     score,
@@ -146,6 +149,23 @@ def test_the_normalised_score_is_0_for_the_constant_image_and_below_0_for_a_blan
     assert s["normalised"] == pytest.approx(1 - s["l2"] / s["constant_l2"]) and s["normalised"] < 0
 
 
+def test_iqm_is_the_mean_of_the_middle_half_and_its_interval_covers_it():
+    assert iqm([1, 2, 3]) == 2 and iqm([0, 1, 2, 100]) == 1.5  # 0 and 100 are cut
+    assert iqm([5, 1, 3, 2, 4, 100, -50, 3]) == pytest.approx(np.mean([2, 3, 3, 4]))
+    lo, hi = iqm_interval([0.1, 0.2, 0.3, 0.4, 0.5], reps=2000)
+    assert 0.1 <= lo < iqm([0.1, 0.2, 0.3, 0.4, 0.5]) < hi <= 0.5
+    assert iqm_interval([0.3, 0.3]) == (0.3, 0.3)
+
+
+def test_held_out_baselines_are_the_ones_score_reports():
+    move = np.zeros(5, np.int64)
+    s = score(MNIST, lambda obs: np.repeat(move[None], len(obs["step"]), 0), episodes=6)
+    b = held_out_baselines(MNIST, episodes=6)
+    assert b["blank_l2"] == pytest.approx(s["blank_l2"]) and b["constant_l2"] == pytest.approx(
+        s["constant_l2"]
+    )
+
+
 def test_agent_policy_scores_what_spiral_eval_reports():
     pytest.importorskip("torch")
     from agents.evaluate import AgentPolicy, evaluate_checkpoint
@@ -245,6 +265,11 @@ def test_bench_table_reports_mean_and_sample_sd_over_seeds_in_suite_order(tmp_pa
         "| 250,000 steps | ppo | 3 | 250,000 | 2.0 | 0.1000 ± 0.0100 | 11.00 ± 1.00 | 0.1100 |"
         in ppo
     )
+    # the normalised score's IQM over seeds (three: the mean) and its bootstrap interval
+    constant = held_out_baselines(MNIST)["constant_l2"]
+    lo, hi = iqm_interval([1 - x / constant for x in (0.09, 0.10, 0.11)])
+    assert ppo.endswith(f"| {1 - 0.10 / constant:.3f} [{lo:.3f}, {hi:.3f}] |")
+    assert lo < 1 - 0.10 / constant < hi and lo >= 1 - 0.11 / constant - 1e-9
     spiral = next(line for line in out.splitlines() if "| spiral |" in line)
     assert "| 0.0654 |" in spiral and "±" not in spiral  # one seed: no spread
     assert "| untrained | random | 1 |" in out
