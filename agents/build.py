@@ -130,6 +130,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: /proc/cpuinfo flags of CPUs that compute bfloat16 natively: x86 AVX-512 BF16 and AMX, Arm BF16
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether the CPU computes bfloat16 natively, from ``/proc/cpuinfo`` (or the text given);
+    ``None`` where that file does not exist (not Linux)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")) and ":" in line:
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & NATIVE_BF16_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``precision``, except ``"bf16"`` on a CPU without native bfloat16, where it is emulated
+    and runs several times slower than float32 (``docs/agents.md``): ``"fp32"`` there, said once.
+    """
+    if precision == "bf16" and device.type == "cpu" and cpu_has_native_bf16() is False:
+        print(
+            "precision bf16: this CPU has no native bfloat16 (none of "
+            f"{', '.join(sorted(NATIVE_BF16_FLAGS))} in /proc/cpuinfo), where bf16 runs several "
+            "times slower than fp32; training in fp32"
+        )
+        return "fp32"
+    return precision
+
+
 def build_policy(net: NetConfig, info: EnvInfo, device: torch.device) -> PolicyNet:
     return PolicyNet(
         info.action_spec, info.image_shape, info.conditional, net, max_step=info.max_step

@@ -50,6 +50,7 @@ from agents.build import (
     make_envs,
     probe_env,
     resolve_device,
+    resolve_precision,
     split_kwargs,
 )
 from agents.checkpoint import UnsafeCheckpointError, load_agent_checkpoint, save_checkpoint
@@ -298,6 +299,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    cfg = cfg.replace(precision=resolve_precision(cfg.precision, device))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     info = probe_env(cfg.env_id, cfg.env_kwargs)

@@ -148,8 +148,9 @@ def _constant_image(env_id: str, kwargs_json: str, samples: int, seed: int) -> n
     try:
         total = None
         for i in range(samples):
-            env.reset(seed=seed + i)
-            target = env.unwrapped.target
+            obs, _ = env.reset(seed=seed + i)
+            has = isinstance(obs, dict) and "target" in obs  # else the env's hidden target
+            target = obs["target"] if has else getattr(env.unwrapped, "target", None)
             if target is None:
                 raise ValueError(f"{env_id} has no targets: a constant image has no L2 to score")
             total = target.astype(np.float64) if total is None else total + target

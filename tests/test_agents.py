@@ -754,9 +754,29 @@ def test_pen_plane_marks_previous_end_cell():
     assert plane[1, 0].nonzero().tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]  # first step: 0, 0
 
 
-def test_bf16_precision_runs_and_stays_close(tmp_path):
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_native_bfloat16(tmp_path, monkeypatch, capsys):
+    import json
+
+    import agents.build as build
     from agents.train import train
 
+    amd = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n"
+    assert build.cpu_has_native_bf16(amd) is False
+    assert build.cpu_has_native_bf16(amd.replace("avx512bw", "avx512bw avx512_bf16")) is True
+    assert build.cpu_has_native_bf16("Features\t: fp asimd bf16 i8mm\n") is True  # Arm
+    monkeypatch.setattr(build, "cpu_has_native_bf16", lambda: False)
+    train(small_cfg(tmp_path, precision="bf16", total_steps=8))
+    assert "no native bfloat16" in capsys.readouterr().out
+    assert json.loads((tmp_path / "config.json").read_text())["precision"] == "fp32"
+    monkeypatch.setattr(build, "cpu_has_native_bf16", lambda: True)
+    assert build.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_bf16_precision_runs_and_stays_close(tmp_path, monkeypatch):
+    import agents.build as build
+    from agents.train import train
+
+    monkeypatch.setattr(build, "cpu_has_native_bf16", lambda: True)  # bf16 here, whatever CPU
     s = train(small_cfg(tmp_path, precision="bf16", eval_every=1, eval_episodes=4))
     assert np.isfinite(s["losses/total"]) and 0 <= s["eval/l2"] <= 1
     import gymnasium as gym
