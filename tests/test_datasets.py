@@ -515,6 +515,7 @@ def test_celeba_missing_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(FileNotFoundError) as info:
         load_dataset("celeba")
     msg = str(info.value)
+    assert "\n" not in msg, msg  # one line: `spiral-download celeba` prints the steps
     for needle in (
         "img_align_celeba/",
         "img_align_celeba.zip",

@@ -194,13 +194,20 @@ def celeba_instructions(looked_in: list[str] | None = None) -> str:
     """How to obtain CelebA and where to put it (it is never bundled or downloaded).
 
     Args:
-        looked_in: The folders searched, for a "not found" message; ``None`` for plain
-            instructions.
+        looked_in: The folders searched: the one-line "not found" error; ``None`` for the
+            step-by-step instructions that ``spiral-download celeba`` prints.
     """
-    lines = []
     if looked_in is not None:
-        lines.append("CelebA was not found. Looked in: " + ", ".join(looked_in) + ".")
-    lines += [
+        return (
+            f"CelebA was not found (looked in {', '.join(looked_in)}); its licence forbids "
+            "redistribution, so spiral-gym never bundles or downloads it: get "
+            "img_align_celeba.zip (or the extracted img_align_celeba/) and "
+            f"list_eval_partition.txt from {CELEBA_URL}, then pass data_dir=DIR (a torchvision "
+            "celeba/ folder works too) or put them in $SPIRAL_DATA_DIR/celeba "
+            "(`spiral-download celeba` prints the steps); SpiralPaint-Faces-v0 paints 244 faces "
+            "shipped with the package, no download needed"
+        )
+    lines = [
         "CelebA's licence forbids redistribution, so spiral-gym never bundles or downloads it.",
         f"1. Get it from the official site {CELEBA_URL} (agreeing to its terms): the",
         "   'Align&Cropped Images' img_align_celeba.zip and Eval/list_eval_partition.txt.",
