@@ -1,0 +1,32 @@
+"""The documentation site builds with ``mkdocs build --strict``.
+
+A strict build fails on a broken link or anchor between pages, a page missing from the nav, and
+a docstring that mkdocstrings cannot parse. Nothing is fetched: the build needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+def test_the_site_builds_strictly(tmp_path):
+    for module in ("mkdocs", "material", "mkdocstrings_handlers.python"):
+        pytest.importorskip(module)  # the docs extra
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "PaintEnv" in (site / "api_envs" / "index.html").read_text()
+
