@@ -218,7 +218,8 @@ class SimilarityReward(DiscriminatorReward):
     blurs of ``sigmas`` pixels, in ``[-1, 1]``. The blank canvas scores 0 and a perfect copy 1,
     and a mark near a target object already scores above nothing. Under pixel L2 an object placed
     off a target's few pixels only adds error, and agents learned to place nothing (see the
-    README's scene results); the ``agents`` trainer's ``reward="similarity"`` is the same score.
+    scene results in ``docs/results.md``); the ``agents`` trainer's ``reward="similarity"`` is
+    the same score.
 
     ``mode="per_step"`` (the default) rewards the change of the score every step, so an
     episode's rewards sum to ``scale`` times the final similarity; ``"final"`` gives the final

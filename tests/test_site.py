@@ -1,4 +1,4 @@
-"""The documentation site builds with ``mkdocs build --strict``.
+"""The documentation site builds with ``mkdocs build --strict``, and the README links to its pages.
 
 A strict build fails on a broken link or anchor between pages, a page missing from the nav, and
 a docstring that mkdocstrings cannot parse. Nothing is fetched: the build needs no network.
@@ -30,3 +30,8 @@ def test_the_site_builds_strictly(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "PaintEnv" in (site / "api_envs" / "index.html").read_text()
 
+
+def test_the_readme_links_to_files_that_exist():
+    links = re.findall(r"\]\((docs/[^)#]*)", (ROOT / "README.md").read_text())
+    assert "docs/results.md" in links
+    assert [link for link in links if not (ROOT / link).exists()] == []
