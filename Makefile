@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 
-.PHONY: setup demo paint test bench lint clean
+.PHONY: setup demo paint test bench lint docs clean
 
 setup: $(STAMP)
 
@@ -35,5 +35,9 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
+# The documentation site (mkdocs.yml, docs/) into site/; `$(PY) -m mkdocs serve` serves it live.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs site .pytest_cache

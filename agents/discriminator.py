@@ -113,7 +113,8 @@ def gradient_penalty(
 
     Args:
         critic: Maps ``(N, ...)`` inputs to ``(N,)`` scores.
-        real, fake: Critic inputs of the same shape.
+        real: Critic inputs from the data.
+        fake: Critic inputs from the generator, of the same shape as ``real``.
         alpha: ``(N,)`` mixing weights; uniform random when ``None``.
     """
     n = real.shape[0]

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_table.py docs/bench_results > table.md
     python benchmarks/bench_table.py docs/bench_results --into docs/benchmark.md
-    python benchmarks/bench_table.py docs/bench_results --into README.md \
+    python benchmarks/bench_table.py docs/bench_results --into docs/results.md \
         --env_id SpiralPaint-MNIST-Cond-v0
 
 Each row shows the number of seeds, the mean env steps and minutes of training, and mean ± sample

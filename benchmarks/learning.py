@@ -38,7 +38,7 @@ from agents.evaluate import evaluate_checkpoint  # noqa: E402
 from spiral_envs.rewards import l2_distance  # noqa: E402
 
 DEFAULT_ENV = "SpiralPaint-MNIST-Cond-v0"
-# settings shared by both rewards (tuned on short L2 runs; see the README)
+# settings shared by both rewards (tuned on short L2 runs; results in docs/results.md)
 COMMON = ["--gamma", "0.8", "--num_envs", "64"]
 # per-reward settings: L2 returns are ~0.1, scaled to O(1) for the value head; the critic gets
 # two updates per policy update

@@ -115,7 +115,7 @@ class L2Discriminator:
     It satisfies :class:`spiral_envs.protocols.Discriminator`, so reward wrappers and trainers
     can use it in place of a learned critic (the L2 baseline of the paper).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> d = L2Discriminator()
         >>> blank = np.full((1, 4, 4, 1), 255, np.uint8)
@@ -183,16 +183,17 @@ def change_similarity(
     the target's changes scores above nothing.
 
     Args:
-        canvases, targets, blanks: ``uint8 (..., H, W, C)``, broadcastable against each other
-            (``blanks``: the canvas each episode started from). The target's change
-            (``targets - blanks``) is blurred at its own leading shape, so a target shared by many
-            canvases (every step of an episode) is blurred once.
+        canvases: ``uint8 (..., H, W, C)``, broadcastable against ``targets`` and ``blanks``.
+        targets: ``uint8 (..., H, W, C)``. The target's change (``targets - blanks``) is blurred
+            at its own leading shape, so a target shared by many canvases (every step of an
+            episode) is blurred once.
+        blanks: ``uint8 (..., H, W, C)``, the canvas each episode started from.
         sigmas: Blur scales in pixels (0: no blur).
 
     Returns:
         ``float32`` of the broadcast leading shape (``(N,)`` for ``(N, H, W, C)`` inputs).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> blank = np.full((1, 16, 16, 3), 200, np.uint8)
         >>> target = blank.copy(); target[:, 4:8, 4:8] = 0
@@ -228,7 +229,7 @@ class ChangeSimilarity:
     canvas episodes start from (white paper for the paint envs, the empty floor for the scenes).
     :class:`spiral_envs.wrappers.SimilarityReward` sets it from each episode's first observation.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> blank = np.full((16, 16, 1), 255, np.uint8)
         >>> target = blank.copy(); target[4:8, 4:8] = 0

@@ -79,7 +79,7 @@ class DiscriminatorReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     serializable``: JSON cannot hold a Python object, so rebuild such a wrapper in code.
     :class:`L2Reward` and :class:`SimilarityReward` record only JSON values.
 
-    Example:
+    Examples:
         >>> import gymnasium as gym
         >>> import spiral_envs
         >>> from spiral_envs.rewards import L2Discriminator
@@ -182,7 +182,7 @@ class L2Reward(DiscriminatorReward):
     to ``scale * (l2(blank) - l2(final))``. ``SpiralBench-<Dataset>-Cond-v0`` is a paint env in
     ``L2Reward(mode="per_step", scale=10)``. Its spec is JSON: ``env.spec.to_json()`` works.
 
-    Example:
+    Examples:
         >>> import gymnasium as gym
         >>> import spiral_envs
         >>> env = L2Reward(gym.make("SpiralPaint-MNIST-Cond-v0"), mode="per_step", scale=10.0)
@@ -218,14 +218,15 @@ class SimilarityReward(DiscriminatorReward):
     blurs of ``sigmas`` pixels, in ``[-1, 1]``. The blank canvas scores 0 and a perfect copy 1,
     and a mark near a target object already scores above nothing. Under pixel L2 an object placed
     off a target's few pixels only adds error, and agents learned to place nothing (see the
-    README's scene results); the ``agents`` trainer's ``reward="similarity"`` is the same score.
+    scene results in ``docs/results.md``); the ``agents`` trainer's ``reward="similarity"`` is
+    the same score.
 
     ``mode="per_step"`` (the default) rewards the change of the score every step, so an
     episode's rewards sum to ``scale`` times the final similarity; ``"final"`` gives the final
     similarity at the last step. ``SpiralBench-Scene-Cond-v0`` is the conditional scene env in
     ``SimilarityReward()``. Its spec is JSON: ``env.spec.to_json()`` works.
 
-    Example:
+    Examples:
         >>> import gymnasium as gym
         >>> import spiral_envs
         >>> env = SimilarityReward(gym.make("SpiralPaint-MNIST-Cond-v0"))
@@ -310,7 +311,7 @@ class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
 
     * ``env``: an env whose ``unwrapped.action_spec`` describes its ``MultiDiscrete`` actions.
 
-    Example:
+    Examples:
         >>> import gymnasium as gym
         >>> import numpy as np
         >>> import spiral_envs

@@ -9,7 +9,7 @@ back to small subsets shipped in the package (not for CelebA, whose licence forb
 Files are fetched with ``spiral-download mnist omniglot`` (see
 :mod:`spiral_envs.datasets.download`).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from spiral_envs.datasets import load_dataset
     >>> ds = load_dataset("mnist", split="test", size=64)

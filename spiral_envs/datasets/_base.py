@@ -34,7 +34,7 @@ class ArrayDataset:
     way to bring your own targets (already in the package's ink convention: white paper,
     dark ink, 255 = blank).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ds = ArrayDataset("blank", np.full((3, 8, 8), 255, np.uint8))
         >>> ds.image_shape, len(ds)

@@ -209,7 +209,7 @@ def load_dataset(
       Young Adult White Faces, CC BY 4.0), laid out and preprocessed like CelebA; same splits
       (196 / 24 / 24, by identity).
 
-    Example:
+    Examples:
         >>> ds = load_dataset("mnist", split="test")
         >>> ds.image_shape
         (64, 64, 1)

@@ -100,7 +100,7 @@ class PaintEnv(gym.Env):
     A blank canvas; the pen lifted, pressure 0, at the top-left corner ``(0, 0)`` as in the
     paper, or at the centre with ``pen_start="centre"``. From the corner, an agent whose first
     step paints drags a fading stroke in from the corner; unconditional agents learn to avoid
-    that only slowly (the README's unconditional MNIST results), hence the centre start.
+    that only slowly (``docs/results.md``, unconditional MNIST), hence the centre start.
 
     ## Episode End
 

@@ -46,7 +46,7 @@ class SceneRenderer:
         max_objects: Number of object slots in the pool.
         quality: ``"fast"`` (agent camera) or ``"nice"`` (shadows, multisampling).
 
-    Example:
+    Examples:
         >>> r = SceneRenderer(64, max_objects=5)
         >>> r.draw(SceneObject(type=0, position=120, size=1, color=(3, 0, 0)))
         >>> r.canvas().shape
