@@ -145,6 +145,7 @@ def test_continuous_actions_bad_input():
 # -- stable-baselines3 ------------------------------------------------------------------------
 @pytest.mark.parametrize("env_id", BOX_IDS)
 def test_sb3_check_env_is_clean_on_the_box_ids(env_id, make_env):
+    pytest.importorskip("stable_baselines3")
     from stable_baselines3.common.env_checker import check_env
 
     env = make_env(env_id)
