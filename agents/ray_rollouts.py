@@ -24,6 +24,7 @@ import numpy as np
 
 from agents.actor import Rollout, cpu_copy, draw_seeds
 from agents.config import TrainConfig
+from agents.ray_join import check_can_join
 
 __all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
 
@@ -92,7 +93,8 @@ class RayRollouts:
         state_dict, version: The learner's weights, sent to every worker before it acts.
 
     Raises:
-        ValueError: the Ray instance has fewer CPUs than the workers ask for.
+        ValueError: the Ray instance has fewer CPUs than the workers ask for, or the cluster
+            cannot be joined (nothing answers, or it requires a token this process lacks).
     """
 
     def __init__(self, cfg: TrainConfig, state_dict: dict, version: int) -> None:
@@ -101,6 +103,8 @@ class RayRollouts:
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             local = not rc.ray_address
+            if not local:
+                check_can_join(rc.ray_address)  # a token it lacks: one line, not 20 s of retries
             ray.init(
                 address=rc.ray_address or None,
                 include_dashboard=False,
