@@ -45,12 +45,15 @@ def check_can_join(address: str) -> None:
         _enable_token_mode()
         if _accepts(address):
             return
-    why = (
-        f"RAY_AUTH_MODE={mode} here" if mode not in (None, "token")
-        else f"it refused the token from {source}" if source
-        else "no token was found here"
+    raise ValueError(
+        f"the Ray cluster at {address} requires a token, and {_why(mode, source)}: {ADVICE}"
     )
-    raise ValueError(f"the Ray cluster at {address} requires a token, and {why}: {ADVICE}")
+
+
+def _why(mode: str | None, source: str | None) -> str:
+    if mode not in (None, "token"):
+        return f"RAY_AUTH_MODE={mode} here"
+    return f"it refused the token from {source}" if source else "no token was found here"
 
 
 def _check_answers(host: str, port: int, address: str) -> None:
