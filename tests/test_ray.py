@@ -264,3 +264,72 @@ def test_the_advice_works_a_run_with_the_heads_token_joins_and_completes(token_h
     run = _spiral_train(address, tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "final metrics: frames=80," in run.stdout
+
+
+def test_a_node_lost_mid_run_its_worker_restarts_on_the_other_and_nothing_is_lost(
+    tmp_path, monkeypatch, capsys
+):
+    """A machine that goes away, on Ray's multi-node test cluster: a head and a worker node of
+    1 CPU each, one rollout worker on each (SPREAD). The worker node is killed, processes and
+    all, in the second iteration; the other worker goes on alone while Ray restarts the lost one
+    on the head, which then plays again."""
+    from ray.cluster_utils import Cluster
+
+    from agents.discriminator import DiscriminatorLearner
+    from agents.ray_rollouts import RayRollouts
+
+    # Ray declares a node dead after missed health checks: 0.5 s x 3 here, not 30 s
+    fast = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+    head = {"num_cpus": 1, "include_dashboard": False, "_system_config": fast}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    try:
+        node = cluster.add_node(num_cpus=1)
+        spy = Spy(monkeypatch)
+        updates = {PolicyLearner: 0, DiscriminatorLearner: 0}
+        for cls in updates:
+            monkeypatch.setattr(cls, "update", _counted(cls.update, updates, cls))
+        back = RayRollouts._worker_back
+
+        def worker_back(self, i):
+            spy.back_on = ray.get(self.workers[i].node_id.remote())
+            back(self, i)
+
+        monkeypatch.setattr(RayRollouts, "_worker_back", worker_back)
+
+        def lose_the_node():
+            spy.nodes = spy.sources[0].worker_nodes()
+            cluster.remove_node(node, allow_graceful=False)
+
+        def until_it_is_restarted():  # a loaded machine may take 30 s to restart a worker
+            lost = spy.sources[0].workers[spy.nodes.index(node.node_id)]
+            ray.get(lost.pid.options(max_task_retries=-1).remote(), timeout=120)
+
+        on_nth_reward_call(monkeypatch, 2, lose_the_node)
+        on_nth_reward_call(monkeypatch, 4, until_it_is_restarted)
+        cfg = ray_cfg(
+            tmp_path, reward="discriminator", total_steps=360, ray_address=cluster.address
+        )
+        s = tr.train(cfg)
+
+        head_id = cluster.head_node.node_id
+        assert sorted(spy.nodes) == sorted([head_id, node.node_id])  # one worker on each
+        lost = spy.nodes.index(node.node_id)
+        err = capsys.readouterr().err
+        assert f"rollout worker {lost} died; Ray restarts it" in err, err
+        assert f"rollout worker {lost} is back; 2 of 2 workers acting" in err, err
+        assert spy.back_on == head_id
+        assert s["frames"] == 360 and s["iterations"] == 9  # every frame asked for
+        ckpt = load_checkpoint(tmp_path / "checkpoint.pt")  # and every update, in both learners
+        assert ckpt["learner"]["version"] == updates[PolicyLearner] == 9
+        assert ckpt["discriminator"]["version"] == updates[DiscriminatorLearner] > 0
+        _assert_no_leaks(spy.pids)
+    finally:
+        cluster.shutdown()
+
+
+def _counted(update, counts: dict, key):
+    def counted(self, *a, **k):
+        counts[key] += 1
+        return update(self, *a, **k)
+
+    return counted
