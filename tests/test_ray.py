@@ -205,7 +205,7 @@ def token_head():
             ray_cli + args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 120  # a loaded machine is slow to start Ray
         while "Ray runtime started" not in log.read_text():
             assert head.poll() is None and time.time() < deadline, log.read_text()[-2000:]
             time.sleep(0.5)
