@@ -8,10 +8,13 @@ RLlib's IMPALA), which then plays its next one: a worker waits only for the one 
 feeds, while the other workers act. Stale batches carry their ``policy_version``; the learner
 corrects them with V-trace.
 
-Faults: workers are created with ``max_restarts``; a batch lost to a dead worker is dropped, while
-the other workers go on. Every ``collect`` names the weights' version and carries a reference to
-them, so a worker that Ray restarted, whenever it died, loads the current weights before it acts.
-Constructor arguments are the flat config and an index (small, so Ray can always restart).
+Faults: workers are created with ``max_restarts`` and spread over the cluster's nodes; a batch
+lost to a dead worker, or to a lost node, is dropped, while the other workers go on. Ray restarts
+the worker where a node has room; meanwhile a probe that Ray retries until it is back stands in
+its place, and then it plays again. Every ``collect`` names the weights' version and carries a
+reference to them, so a worker that Ray restarted, whenever it died, loads the current weights
+before it acts. Constructor arguments are the flat config and an index (small, so Ray can always
+restart).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from agents.actor import Rollout, cpu_copy, draw_seeds
 from agents.config import TrainConfig
+from agents.ray_join import check_can_join
 
 __all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
 
@@ -77,6 +81,9 @@ class RolloutWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def node_id(self) -> str:
+        return import_ray().get_runtime_context().get_node_id()
+
     def close(self) -> None:
         self.actor.envs.close()
 
@@ -92,7 +99,8 @@ class RayRollouts:
         state_dict, version: The learner's weights, sent to every worker before it acts.
 
     Raises:
-        ValueError: the Ray instance has fewer CPUs than the workers ask for.
+        ValueError: the Ray instance has fewer CPUs than the workers ask for, or the cluster
+            cannot be joined (nothing answers, or it requires a token this process lacks).
     """
 
     def __init__(self, cfg: TrainConfig, state_dict: dict, version: int) -> None:
@@ -101,6 +109,8 @@ class RayRollouts:
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             local = not rc.ray_address
+            if not local:
+                check_can_join(rc.ray_address)  # a token it lacks: one line, not 20 s of retries
             ray.init(
                 address=rc.ray_address or None,
                 include_dashboard=False,
@@ -113,13 +123,16 @@ class RayRollouts:
         try:
             self._check_resources(rc.num_actors * rc.cpus_per_actor)
             worker = ray.remote(
-                num_cpus=rc.cpus_per_actor, max_restarts=rc.actor_restarts, max_task_retries=0
+                num_cpus=rc.cpus_per_actor,
+                max_restarts=rc.actor_restarts,  # after a lost node too: on another node
+                max_task_retries=0,  # a lost batch is dropped, not replayed with old weights
+                scheduling_strategy="SPREAD",  # over the nodes: a lost node takes few workers
             )(RolloutWorker)
             self.workers = [worker.remote(cfg.to_dict(), i) for i in range(rc.num_actors)]
             self.weights_every = rc.weights_every
             self.weights, self.version = ray.put(cpu_copy(state_dict)), version
-            self.max_restarts, self.restarts = rc.actor_restarts, 0
-            self.deaths = [0] * rc.num_actors
+            self.restarts = 0  # batches lost to a worker's failure
+            self.down: set[int] = set()  # workers that died and are not back yet
             for i in range(rc.num_actors):
                 self._launch(i)
         except BaseException:
@@ -155,6 +168,9 @@ class RayRollouts:
             except ray.exceptions.RayActorError as e:
                 self._worker_died(i, e)
                 continue
+            if i in self.down:  # its probe answered: the restarted worker is up
+                self._worker_back(i)
+                continue
             self.returned.append(i)
             return rollout
 
@@ -164,16 +180,27 @@ class RayRollouts:
         self.returned = []
 
     def _worker_died(self, i: int, error: Exception) -> None:
-        """Ray restarts the worker (up to ``actor_restarts`` times); it gets the weights again.
-        A worker out of restarts is left out; the others go on."""
-        self.restarts += 1  # batches lost to a worker's failure
-        if not isinstance(error, self.ray.exceptions.ActorUnavailableError):
-            self.deaths[i] += 1  # unavailable: already restarting, not a second death
-        if self.deaths[i] > self.max_restarts:
-            print(f"rollout worker {i} died, out of restarts: left out ({error})", file=sys.stderr)
+        """Ray restarts the worker (up to ``actor_restarts`` times) where a node has room. A
+        batch sent to it while it restarts fails too, again and again; a probe that Ray retries
+        until the worker is up (or gone for good) waits in its place instead. A worker whose
+        probe fails is out of restarts, and left out; the others go on."""
+        if i in self.down:
+            self._say(f"rollout worker {i} is out of restarts: left out")
             return
-        print(f"rollout worker {i} died; Ray restarts it ({type(error).__name__})", file=sys.stderr)
+        self.restarts += 1
+        self.down.add(i)
+        self._say(f"rollout worker {i} died; Ray restarts it ({type(error).__name__})")
+        self.pending[self.workers[i].pid.options(max_task_retries=-1).remote()] = i
+
+    def _worker_back(self, i: int) -> None:
+        """The restarted worker plays again, with the current weights."""
+        self.down.discard(i)
+        self._say(f"rollout worker {i} is back")
         self._launch(i)
+
+    def _say(self, event: str) -> None:
+        n = len(self.workers)
+        print(f"{event}; {n - len(self.down)} of {n} workers acting", file=sys.stderr)
 
     def set_weights(self, state_dict: dict, version: int) -> None:
         """Puts new weights in the object store every ``weights_every`` versions and sends them
@@ -185,6 +212,10 @@ class RayRollouts:
 
     def worker_pids(self) -> list[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
+
+    def worker_nodes(self) -> list[str]:
+        """The id of the Ray node each worker runs on."""
+        return self.ray.get([w.node_id.remote() for w in self.workers])
 
     def close(self) -> None:
         for w in self.workers:

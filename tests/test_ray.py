@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ray = pytest.importorskip("ray")
 
+from conftest import ROOT  # noqa: E402
 from fakes import interrupt, on_nth_reward_call, small_cfg  # noqa: E402
 
 import agents.train as tr  # noqa: E402
@@ -171,3 +179,157 @@ def test_a_discriminator_search_on_ray_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="backend 'local'"):
         tr.train(ray_cfg(tmp_path, stage="search", reward="discriminator", total_steps=32))
     assert not ray.is_initialized()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    """A head started as the docs say (``ray start --head``, token mode), with a token of its own:
+    ``(address, token)``. Stopped by ending the processes it started, never ``ray stop`` (which
+    would stop every Ray instance on the machine)."""
+    port, token = _free_port(), secrets.token_hex(32)
+    temp = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: Ray's socket paths have a limit
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    args = ["start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
+    args += ["--disable-usage-stats", f"--temp-dir={temp}", "--block"]  # --block: ours to end
+    log = Path(temp) / "head.log"
+    with open(log, "w") as out:
+        head = subprocess.Popen(
+            ray_cli + args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.time() + 120  # a loaded machine is slow to start Ray
+        while "Ray runtime started" not in log.read_text():
+            assert head.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", token
+    finally:
+        head.terminate()  # `ray start --block` stops its node's processes on SIGTERM
+        try:
+            head.wait(30)
+        finally:
+            try:
+                os.killpg(head.pid, signal.SIGKILL)  # anything of its group left behind
+            except ProcessLookupError:
+                pass
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _spiral_train(address: str, home: Path, **auth: str) -> subprocess.CompletedProcess:
+    """``spiral-train`` as a user runs it on a machine whose home is ``home``, with only the
+    ``RAY_AUTH_*`` variables given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH_", "RAY_ADDRESS"))}
+    env.update(auth, HOME=str(home), PYTHONPATH=str(ROOT))
+    args = ["--backend", "ray", "--ray_address", address, "--env_id", ENV, "--num_actors", "2"]
+    args += ["--num_envs", "2", "--cpus_per_actor", "0.5", "--total_steps", "80", "--reward", "l2"]
+    args += ["--channels", "8", "--res_blocks", "1", "--hidden", "32", "--lstm", "32"]
+    args += ["--progress", "false", "--tensorboard", "false", "--sample_every", "0"]
+    args += ["--eval_every", "0", "--threads", "1", "--out_dir", str(home / "run")]
+    cmd = [sys.executable, "-m", "agents.train", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "auth, said",
+    [
+        ({}, "no token was found here"),
+        ({"RAY_AUTH_TOKEN": "not-the-heads"}, "it refused the token from RAY_AUTH_TOKEN"),
+    ],
+    ids=["no-token", "wrong-token"],
+)
+def test_joining_a_token_cluster_without_its_token_stops_at_once_with_what_to_set(
+    token_head, tmp_path, auth, said
+):
+    address, _ = token_head
+    t0 = time.time()
+    run = _spiral_train(address, tmp_path, **auth)
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.splitlines() == [
+        f"spiral-train: error: the Ray cluster at {address} requires a token, and {said}: set "
+        "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN=<the head's token> (`ray get-auth-token` on the "
+        "head machine prints it)"
+    ]
+    assert time.time() - t0 < 15  # not Ray's 20 s of retries
+
+
+def test_the_advice_works_a_run_with_the_heads_token_joins_and_completes(token_head, tmp_path):
+    address, token = token_head
+    run = _spiral_train(address, tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "final metrics: frames=80," in run.stdout
+
+
+def test_a_node_lost_mid_run_its_worker_restarts_on_the_other_and_nothing_is_lost(
+    tmp_path, monkeypatch, capsys
+):
+    """A machine that goes away, on Ray's multi-node test cluster: a head and a worker node of
+    1 CPU each, one rollout worker on each (SPREAD). The worker node is killed, processes and
+    all, in the second iteration; the other worker goes on alone while Ray restarts the lost one
+    on the head, which then plays again."""
+    from ray.cluster_utils import Cluster
+
+    from agents.discriminator import DiscriminatorLearner
+    from agents.ray_rollouts import RayRollouts
+
+    # Ray declares a node dead after missed health checks: 0.5 s x 3 here, not 30 s
+    fast = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+    head = {"num_cpus": 1, "include_dashboard": False, "_system_config": fast}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    try:
+        node = cluster.add_node(num_cpus=1)
+        spy = Spy(monkeypatch)
+        updates = {PolicyLearner: 0, DiscriminatorLearner: 0}
+        for cls in updates:
+            monkeypatch.setattr(cls, "update", _counted(cls.update, updates, cls))
+        back = RayRollouts._worker_back
+
+        def worker_back(self, i):
+            spy.back_on = ray.get(self.workers[i].node_id.remote())
+            back(self, i)
+
+        monkeypatch.setattr(RayRollouts, "_worker_back", worker_back)
+
+        def lose_the_node():
+            spy.nodes = spy.sources[0].worker_nodes()
+            cluster.remove_node(node, allow_graceful=False)
+
+        def until_it_is_restarted():  # a loaded machine may take 30 s to restart a worker
+            lost = spy.sources[0].workers[spy.nodes.index(node.node_id)]
+            ray.get(lost.pid.options(max_task_retries=-1).remote(), timeout=120)
+
+        on_nth_reward_call(monkeypatch, 2, lose_the_node)
+        on_nth_reward_call(monkeypatch, 4, until_it_is_restarted)
+        cfg = ray_cfg(
+            tmp_path, reward="discriminator", total_steps=360, ray_address=cluster.address
+        )
+        s = tr.train(cfg)
+
+        head_id = cluster.head_node.node_id
+        assert sorted(spy.nodes) == sorted([head_id, node.node_id])  # one worker on each
+        lost = spy.nodes.index(node.node_id)
+        err = capsys.readouterr().err
+        assert f"rollout worker {lost} died; Ray restarts it" in err, err
+        assert f"rollout worker {lost} is back; 2 of 2 workers acting" in err, err
+        assert spy.back_on == head_id
+        assert s["frames"] == 360 and s["iterations"] == 9  # every frame asked for
+        ckpt = load_checkpoint(tmp_path / "checkpoint.pt")  # and every update, in both learners
+        assert ckpt["learner"]["version"] == updates[PolicyLearner] == 9
+        assert ckpt["discriminator"]["version"] == updates[DiscriminatorLearner] > 0
+        _assert_no_leaks(spy.pids)
+    finally:
+        cluster.shutdown()
+
+
+def _counted(update, counts: dict, key):
+    def counted(self, *a, **k):
+        counts[key] += 1
+        return update(self, *a, **k)
+
+    return counted
