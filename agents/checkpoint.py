@@ -102,7 +102,7 @@ def load_checkpoint(
     except pickle.UnpicklingError as e:
         # torch wraps the unpickler's own error, which says whether a global was refused
         cause = (str(e.__context__ or e).strip() or type(e).__name__).splitlines()[0]
-        if "Unsupported global" not in cause:
+        if "unsupported global" not in cause.lower():  # a global refused, or a damaged file
             raise CheckpointError(
                 f"{path} is damaged (unpickling failed: {cause[:120]}): copy it again, or use the "
                 "checkpoint of an earlier save"
