@@ -3,8 +3,8 @@
 Uses the MNIST digits shipped with the package (no download) and the shipped ``mnist`` recipe
 (``agents/recipes/mnist.json``): a minute of maximum likelihood on programs of a stroke prior
 paired with their own renderings (``sleep``), then A2C on the per-step L2 reward (or, with
-``--reward discriminator``, on the conditional WGAN-GP critic's), pulled towards the pretrained
-policy by a decaying KL term. It scores the agent on held-out test
+``--reward discriminator``, on the conditional WGAN-GP critic's), starting from the pretrained
+policy. It scores the agent on held-out test
 digits beside a blank canvas and the best constant image, and writes pictures:
 
     python examples/train_mnist.py                       # 3 minutes
