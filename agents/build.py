@@ -172,7 +172,8 @@ def build_policy(net: NetConfig, info: EnvInfo, device: torch.device) -> PolicyN
 def build_discriminator(
     cfg: TrainConfig, info: EnvInfo, device: torch.device
 ) -> DiscriminatorLearner | None:
-    """The discriminator learner of a ``reward="discriminator"`` run, else ``None``.
+    """The discriminator learner of a ``reward="discriminator"`` run, else ``None``: in this
+    process, or a Ray actor behind the same interface (``disc_placement="actor"``).
 
     Raises:
         ValueError: an ``l2``/``similarity`` reward or an ``l2_weight`` on an env without
@@ -192,6 +193,10 @@ def build_discriminator(
         return None
     if not info.conditional and info.dataset is None:
         raise ValueError(f"{cfg.env_id}: no dataset to draw real images from")
+    if cfg.ray.disc_placement == "actor":
+        from agents.ray_discriminator import RemoteDiscriminator  # ray is optional
+
+        return RemoteDiscriminator(cfg, info, device)
     return DiscriminatorLearner(
         info.image_shape,
         info.conditional,

@@ -221,6 +221,12 @@ class RayConfig(_Validated):
     worker_niceness: int = _f(
         15, "Niceness of the workers of a Ray instance the run starts.", low=0, high=19
     )
+    disc_placement: str = _f(
+        "driver",
+        "Where the discriminator learner runs: 'driver' (beside the policy learner) or 'actor' "
+        "(its own Ray actor, fed the final canvases; the driver scores with its latest weights).",
+        choices=("driver", "actor"),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -358,6 +364,16 @@ class TrainConfig(_Validated):
         dev = self.device
         if dev not in ("auto", "cpu", "mps") and not dev.startswith("cuda"):
             raise ValueError(f"device = {dev!r}: accepted 'auto', 'cpu', 'cuda[:n]', 'mps'")
+        if self.ray.disc_placement == "actor" and self.backend != "ray":
+            raise ValueError(
+                "disc_placement 'actor' runs the discriminator learner as a Ray actor: add "
+                "--backend ray, or leave disc_placement 'driver'"
+            )
+        if self.ray.disc_placement == "actor" and self.rewards.reward != "discriminator":
+            raise ValueError(
+                f"disc_placement 'actor': reward {self.rewards.reward!r} has no discriminator "
+                "learner to place; use it with --reward discriminator"
+            )
         if not self.total_steps and not self.max_minutes:
             raise ValueError(
                 "no training budget: set total_steps (frames), max_minutes, or both "

@@ -37,6 +37,7 @@ __all__ = [
     "NonFiniteLossError",
     "TorchDiscriminator",
     "critic_inputs",
+    "final_canvases",
     "gradient_penalty",
     "half_masks",
 ]
@@ -183,6 +184,13 @@ class TorchDiscriminator:
         return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(0, np.float32)
 
 
+def final_canvases(rollout: Rollout, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``n`` final canvases of a batch of episodes, and their targets (or ``None``):
+    what a discriminator step trains on."""
+    targets = None if rollout.targets is None else rollout.targets[:n]
+    return rollout.canvases[-1][:n], targets
+
+
 class DiscriminatorMetrics(NamedTuple):
     loss: float
     real_score: float
@@ -243,10 +251,12 @@ class DiscriminatorLearner:
 
     def step(self, rollout: Rollout) -> dict[str, float]:
         """``disc_updates`` updates on a batch of episodes; the last update's metrics."""
-        n = self.cfg.disc_batch
-        fakes, targets = rollout.canvases[-1][:n], rollout.targets
-        targets = None if targets is None else targets[:n]
-        reals = None if self.conditional else self.reals.sample(self.rng, n)
+        return self.train_on(*final_canvases(rollout, self.cfg.disc_batch))
+
+    def train_on(self, fakes: np.ndarray, targets: np.ndarray | None) -> dict[str, float]:
+        """``disc_updates`` updates on final canvases ``fakes`` (and their ``targets``, for a
+        conditional critic); the last update's metrics."""
+        reals = None if self.conditional else self.reals.sample(self.rng, self.cfg.disc_batch)
         out: dict[str, float] = {}
         for _ in range(self.cfg.disc_updates):
             m = self.update(fakes, targets, reals)
@@ -354,6 +364,9 @@ class DiscriminatorLearner:
             "rng": self.rng.bit_generator.state,
             "version": self.version,
         }
+
+    def close(self) -> None:
+        """Nothing to release (the actor placement's learner stops its Ray actor here)."""
 
     def load_state_dict(self, d: dict) -> None:
         self.critic.load_state_dict(d["critic"])

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from agents.actor import Rollout, cpu_copy, draw_seeds
-from agents.config import TrainConfig
+from agents.config import RayConfig, TrainConfig
 from agents.ray_join import check_can_join
 
-__all__ = ["RayRollouts", "RolloutWorker", "import_ray"]
+__all__ = ["RayRollouts", "RolloutWorker", "import_ray", "start_ray"]
 
 
 def import_ray():
@@ -41,6 +41,24 @@ def import_ray():
             'the Ray backend needs ray: pip install "spiral-gym[ray]" (or "spiral-gym[all]")'
         ) from e
     return ray
+
+
+def start_ray(rc: RayConfig) -> bool:
+    """Starts a local Ray instance (``rc.ray_address`` empty) or joins a cluster, unless this
+    process is connected already; whether it started or joined one (then it shuts it down)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    local = not rc.ray_address
+    if not local:
+        check_can_join(rc.ray_address)  # a token it lacks: one line, not 20 s of retries
+    ray.init(
+        address=rc.ray_address or None,
+        include_dashboard=False,
+        runtime_env={"env_vars": _worker_env()},
+        _system_config={"worker_niceness": rc.worker_niceness} if local else None,
+    )
+    return True
 
 
 class RolloutWorker:
@@ -106,17 +124,7 @@ class RayRollouts:
     def __init__(self, cfg: TrainConfig, state_dict: dict, version: int) -> None:
         ray = self.ray = import_ray()
         rc = cfg.ray
-        self.started_ray = not ray.is_initialized()
-        if self.started_ray:
-            local = not rc.ray_address
-            if not local:
-                check_can_join(rc.ray_address)  # a token it lacks: one line, not 20 s of retries
-            ray.init(
-                address=rc.ray_address or None,
-                include_dashboard=False,
-                runtime_env={"env_vars": _worker_env()},
-                _system_config={"worker_niceness": rc.worker_niceness} if local else None,
-            )
+        self.started_ray = start_ray(rc)
         self.workers: list = []
         self.pending: dict = {}
         self.returned: list[int] = []  # workers idle since their last batch

@@ -305,18 +305,20 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     info = probe_env(cfg.env_id, cfg.env_kwargs)
     policy = build_policy(cfg.net, info, device)
     learner = build_learner(cfg, policy, device)
-    disc = build_discriminator(cfg, info, device)
     out = Path(cfg.out_dir)
     ckpt = out / CHECKPOINT
-    clock = Clock()
-    if cfg.resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(f"resume: no checkpoint at {ckpt} to continue")
-        clock = restore_run(ckpt, learner, disc, rng, device, cfg.programs.stage)
-    elif cfg.programs.init_from:  # an earlier stage's policy
-        load_init(cfg, policy, device)
     metrics: dict[str, float] = {}
     with ExitStack() as stack:  # all teardown, on every path
+        disc = build_discriminator(cfg, info, device)
+        if disc is not None:
+            stack.callback(disc.close)  # its Ray actor, with disc_placement 'actor'
+        clock = Clock()
+        if cfg.resume:
+            if not ckpt.exists():
+                raise FileNotFoundError(f"resume: no checkpoint at {ckpt} to continue")
+            clock = restore_run(ckpt, learner, disc, rng, device, cfg.programs.stage)
+        elif cfg.programs.init_from:  # an earlier stage's policy
+            load_init(cfg, policy, device)
         source = build_rollouts(cfg, policy, rng, device, learner.version, disc)
         stack.callback(source.close)
         eval_envs, constant = None, None

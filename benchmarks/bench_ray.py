@@ -8,8 +8,15 @@ round. The learner ceiling is the frames/s of the learner side alone -- rewards 
 scoring), the policy update and the critic's updates -- fed from batches collected beforehand:
 how many frames per second of acting one learner can absorb, so how many workers it can feed.
 
+With ``--disc_actor`` the Ray runs are measured again with the discriminator learner as its own
+Ray actor (``--disc_placement actor``). With ``--stage search`` or ``sleep`` the renderer's stages
+are measured instead (the recipes' settings: L2, pointer heads, 32 envs, 4 updates a batch), their
+programs drawn, rendered and searched on the workers.
+
     python benchmarks/bench_ray.py                          # 2 threads, 64 envs, MNIST-Cond
     python benchmarks/bench_ray.py --actors 1 2 4 --cpus_per_actor 0.5 --json out.json
+    python benchmarks/bench_ray.py --disc_actor             # the discriminator's placement too
+    python benchmarks/bench_ray.py --stage search --num_envs 32   # the search stage's scaling
     python benchmarks/bench_ray.py --device cuda            # learner on a GPU (workers on CPU)
 """
 
@@ -69,6 +76,33 @@ def learner_ceiling(
     return iters * rollouts[0].frames / (time.perf_counter() - t0)
 
 
+# the recipes' settings for the renderer's stages (agents/recipes/*.json)
+STAGE_SETTINGS = {
+    "search": dict(
+        reward="l2",
+        pointer=True,
+        updates_per_batch=4,
+        search_policy=8,
+        search_prior=16,
+        search_moves=4,
+        search_lookahead=2,
+    ),
+    "sleep": dict(reward="l2", pointer=True, updates_per_batch=4),
+}
+
+
+def bench_runs(a: argparse.Namespace) -> dict[str, dict]:
+    """The runs of a round, by name: their config overrides."""
+    stage = {} if a.stage == "rl" else {"stage": a.stage, **STAGE_SETTINGS[a.stage]}
+    runs = {"local": stage}
+    for n in a.actors:
+        ray = {"backend": "ray", "num_actors": n, "cpus_per_actor": a.cpus_per_actor, **stage}
+        runs[f"ray x{n}"] = ray
+        if a.disc_actor and a.stage == "rl":
+            runs[f"ray x{n}, disc actor"] = {**ray, "disc_placement": "actor"}
+    return runs
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env_id", default="SpiralPaint-MNIST-Cond-v0")
@@ -79,18 +113,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cpus_per_actor", type=float, default=1.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", help="device of the learner")
+    p.add_argument("--disc_actor", action="store_true", help="Ray runs with a discriminator actor")
+    p.add_argument("--stage", default="rl", choices=("rl", "search", "sleep"))
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args(argv)
-    runs = {"local": {}} | {
-        f"ray x{n}": {"backend": "ray", "num_actors": n, "cpus_per_actor": a.cpus_per_actor}
-        for n in a.actors
-    }
+    runs = bench_runs(a)
     fps: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(a.rounds):
         for k, overrides in runs.items():
             fps[k].append(ours_fps(a.env_id, a.num_envs, a.frames, a.threads, a.device, overrides))
         print(f"round {r}: " + ", ".join(f"{k} {x[-1]:.0f}" for k, x in fps.items()), flush=True)
-    ceiling = learner_ceiling(a.env_id, a.num_envs, 4, 8, a.threads, a.device)
+    ceiling = None
+    if a.stage == "rl":
+        ceiling = learner_ceiling(a.env_id, a.num_envs, 4, 8, a.threads, a.device)
     local = fps["local"]
     results = {
         "env_id": a.env_id,
@@ -100,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
         "device": a.device,
         "cpu_count": os.cpu_count(),
         "cpus_per_actor": a.cpus_per_actor,
+        "stage": a.stage,
+        "overrides": runs,
         "runs": {
             k: {
                 "best": max(x),
@@ -111,16 +148,18 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "learner_ceiling_fps": ceiling,
     }
+    what = "discriminator included" if a.stage == "rl" else f"the {a.stage} stage"
     print(
         f"\n{a.env_id}, {a.num_envs} envs a batch, {a.frames} frames per round, {a.rounds} "
-        f"rounds, learner on {a.device} with {a.threads} threads, discriminator included"
+        f"rounds, learner on {a.device} with {a.threads} threads, {what}"
     )
     print("| backend | frames/s (best / median) | x local (median of rounds) |")
     print("|---|---:|---:|")
     for k, row in results["runs"].items():
         ratio = statistics.median(row["x_local_per_round"])
         print(f"| {k} | {row['best']:.0f} / {row['median']:.0f} | {ratio:.2f} |")
-    print(f"learner ceiling (pre-collected batches): {ceiling:.0f} frames/s")
+    if ceiling is not None:
+        print(f"learner ceiling (pre-collected batches): {ceiling:.0f} frames/s")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2))
     return results

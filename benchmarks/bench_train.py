@@ -48,23 +48,21 @@ def ours_fps(
     from agents.train import train
 
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig.from_dict(
-            dict(
-                env_id=env_id,
-                num_envs=n_envs,
-                total_steps=frames,
-                out_dir=d,
-                threads=threads,
-                device=device,
-                reward="discriminator",
-                progress=False,
-                tensorboard=False,
-                sample_every=0,
-                checkpoint_every=10**9,
-                log_every=1,
-                **overrides,
-            )
+        base = dict(
+            env_id=env_id,
+            num_envs=n_envs,
+            total_steps=frames,
+            out_dir=d,
+            threads=threads,
+            device=device,
+            reward="discriminator",
+            progress=False,
+            tensorboard=False,
+            sample_every=0,
+            checkpoint_every=10**9,
+            log_every=1,
         )
+        cfg = TrainConfig.from_dict({**base, **overrides})  # overrides may change the reward
         train(cfg)
         # steady state, as sb3's: the trainer's logged frames and wall clock from the end of its
         # first iteration (the warm-up: first allocations, oneDNN kernel choices) to the last

@@ -20,6 +20,7 @@ __all__ = [
     "FakePaintEnv",
     "interrupt",
     "on_nth_reward_call",
+    "random_rollout",
     "register_fake_env",
     "small_cfg",
 ]
@@ -176,3 +177,15 @@ def on_nth_reward_call(monkeypatch, n: int, action) -> None:
         return real(*a, **k)
 
     monkeypatch.setattr(tr, "compute_rewards", hooked)
+
+
+def random_rollout(image_shape, batch: int = 4, steps: int = 3, seed: int = 0):
+    """A batch of episodes of random canvases and targets (for the discriminator's pieces)."""
+    from agents.actor import Rollout
+
+    rng = np.random.default_rng(seed)
+    canvases = rng.integers(0, 256, (steps + 1, batch, *image_shape), dtype=np.uint8)
+    targets = rng.integers(0, 256, (batch, *image_shape), dtype=np.uint8)
+    z = np.zeros((steps, batch), np.float32)
+    actions = np.zeros((steps, batch, 1), np.int64)
+    return Rollout(canvases, targets, z.astype(np.int64), actions, z, z, None, None, 0)

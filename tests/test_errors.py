@@ -97,3 +97,18 @@ def test_resume_without_a_checkpoint_is_an_error_not_a_new_run(tmp_path, capsys)
     # the advice: without --resume the same out_dir starts a run, which then resumes
     train(small_cfg(out, total_steps=16))
     assert train(small_cfg(out, total_steps=32, resume=True))["frames"] == 32
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--reward", "discriminator"], "add --backend ray"),
+        (["--backend", "ray", "--reward", "l2"], "use it with --reward discriminator"),
+    ],
+)
+def test_a_discriminator_actor_where_it_cannot_run_is_one_line(tmp_path, capsys, flags, said):
+    argv = ["--total_steps", "40", "--out_dir", str(tmp_path / "run"), "--disc_placement"]
+    assert train_main([*argv, "actor", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()

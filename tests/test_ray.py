@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 ray = pytest.importorskip("ray")
 
 from conftest import ROOT  # noqa: E402
-from fakes import interrupt, on_nth_reward_call, small_cfg  # noqa: E402
+from fakes import interrupt, on_nth_reward_call, random_rollout, small_cfg  # noqa: E402
 
 import agents.train as tr  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
@@ -178,6 +178,59 @@ def test_the_renderers_stages_run_on_the_ray_workers(tmp_path, stage):
 def test_a_discriminator_search_on_ray_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="backend 'local'"):
         tr.train(ray_cfg(tmp_path, stage="search", reward="discriminator", total_steps=32))
+    assert not ray.is_initialized()
+
+
+def test_the_discriminator_learner_runs_as_its_own_ray_actor(tmp_path, monkeypatch):
+    spy = Spy(monkeypatch)
+    discs = []
+    real = tr.build_discriminator
+
+    def build(*a, **k):
+        discs.append(real(*a, **k))
+        if hasattr(discs[-1], "actor"):
+            discs[-1].pid = ray.get(discs[-1].actor.pid.remote())
+        return discs[-1]
+
+    monkeypatch.setattr(tr, "build_discriminator", build)
+    cfg = ray_cfg(tmp_path, reward="discriminator", disc_placement="actor", checkpoint_every=3)
+    s = tr.train(cfg)
+    assert s["frames"] == 200 and np.isfinite(s["disc/loss"]) and np.isfinite(s["losses/total"])
+    disc = discs[0]
+    assert disc.pid not in (os.getpid(), *spy.pids)  # a process of its own
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["discriminator"]
+    assert saved["version"] == 5 * cfg.critic.disc_updates  # every batch's updates, none lost
+    _assert_no_leaks([*spy.pids, disc.pid])
+    # the same checkpoint resumes with the learner in the driver
+    more = tr.train(cfg.replace(resume=True, total_steps=280, disc_placement="driver"))
+    assert more["frames"] == 280
+    again = load_checkpoint(tmp_path / "checkpoint.pt")["discriminator"]
+    assert again["version"] == 7 * cfg.critic.disc_updates
+
+
+def test_the_driver_scores_with_the_weights_the_actor_returned(tmp_path):
+    from agents.build import probe_env
+    from agents.ray_discriminator import RemoteDiscriminator
+
+    cfg = ray_cfg(tmp_path, reward="discriminator", disc_placement="actor", disc_updates=2)
+    info = probe_env(cfg.env_id, cfg.env_kwargs)
+    remote = RemoteDiscriminator(cfg, info, torch.device("cpu"))
+    try:
+        rollout = random_rollout(info.image_shape, batch=8)
+        canv, tgt = rollout.canvases[-1], rollout.targets
+        before = remote(canv, tgt)
+        assert remote.step(rollout) == {}  # nothing trained yet: no metrics
+        assert np.array_equal(remote(canv, tgt), before)  # the update is in flight
+        m = remote.step(rollout)  # collects the first batch's updates
+        assert np.isfinite(m["disc/loss"])
+        after = remote(canv, tgt)
+        assert not np.allclose(after, before)
+        state = remote.state_dict()  # waits for the second batch's updates too
+        assert state["version"] == 4
+        ours = remote.critic.state_dict()
+        assert all(torch.equal(ours[k], v) for k, v in state["critic"].items())
+    finally:
+        remote.close()
     assert not ray.is_initialized()
 
 
