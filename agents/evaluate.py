@@ -30,11 +30,13 @@ import torch
 from agents.actor import Actor, Rollout
 from agents.build import constant_image, load_policy, make_envs, resolve_device, split_kwargs
 from agents.checkpoint import UnsafeCheckpointError
+from agents.config import ProgramConfig
 from agents.digits import digit_scores, is_digit_generator
 from agents.logs import save_episode_gif, save_grid
 from agents.networks import PolicyNet, as_tensor
+from agents.programs import SearchActor
 from spiral_envs.benchmark import EVAL_SEED, normalised_score
-from spiral_envs.rewards import l2_distance, psnr_of_l2
+from spiral_envs.rewards import L2Discriminator, l2_distance, psnr_of_l2
 
 __all__ = [
     "EVAL_SEED",
@@ -43,6 +45,7 @@ __all__ = [
     "evaluate_policy",
     "image_metrics",
     "main",
+    "search_actor",
     "verdict",
 ]
 
@@ -93,9 +96,11 @@ def evaluate_policy(
     greedy: bool = False,
     precision: str = "fp32",
     constant: np.ndarray | None = None,
+    search: ProgramConfig | None = None,
 ) -> tuple[dict[str, float], list[Rollout], list]:
     """Runs ``episodes`` episodes (rounded up to whole batches); episode ``i`` is reset with
-    seed ``seed + i``.
+    seed ``seed + i``. With ``search`` (its ``search_*`` sizes) each step is the best of
+    candidates tried on the renderer (:func:`search_actor`), not the policy's own sample.
 
     Returns:
         The :func:`image_metrics` (beside the ``constant`` image when given), the rollouts, and
@@ -103,6 +108,8 @@ def evaluate_policy(
         has none).
     """
     actor = Actor(envs, policy, device, precision=precision)
+    if search is not None:
+        actor = search_actor(envs, policy, device, search, seed, precision)
     b = envs.num_envs
     rollouts, programs = [], []
     for i in range(int(math.ceil(episodes / b))):
@@ -183,6 +190,36 @@ class AgentPolicy:
             self.noise = torch.where(new[:, None], drawn, self.noise)
 
 
+def search_actor(
+    envs, policy: PolicyNet, device, sizes: ProgramConfig, seed: int, precision: str = "fp32"
+) -> SearchActor:
+    """The policy with a search at each step (``spiral-eval --search``): its own samples, the
+    stroke prior's strokes and moves are tried on each env's renderer, and the one that brings
+    the canvas nearest the target (L2) is played. An agent that uses the renderer at test time,
+    so its score is not the policy's alone.
+
+    Raises:
+        ValueError: an env without a visible target (the search scores by L2 to it).
+    """
+    if "target" not in envs.single_observation_space.spaces:
+        raise ValueError(
+            "--search keeps the candidate nearest the target: it needs a conditional env "
+            "(a -Cond- id); an unconditional agent has no target to search towards"
+        )
+    return SearchActor(
+        envs,
+        policy,
+        L2Discriminator(),
+        np.random.default_rng([seed, 28]),
+        device,
+        policy_candidates=sizes.search_policy,
+        prior_candidates=sizes.search_prior,
+        move_candidates=sizes.search_moves,
+        lookahead=sizes.search_lookahead,
+        precision=precision,
+    )
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path | None = None,
@@ -194,8 +231,11 @@ def evaluate_checkpoint(
     device: str = "cpu",
     svg_count: int = 16,
     env_kwargs: dict | None = None,
+    search: bool | ProgramConfig = False,
 ) -> dict:
-    """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs.
+    """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs;
+    with ``search``, the policy with a search at each step (:func:`search_actor`), of the sizes
+    the checkpoint was trained with (``True``) or of these.
 
     Returns:
         The metrics: ``l2``, ``psnr``, ``blank_l2``, ``constant_l2`` and ``normalised`` (when
@@ -206,13 +246,14 @@ def evaluate_checkpoint(
     dev = resolve_device(device)
     loaded = load_policy(checkpoint, dev, env_kwargs)
     cfg = loaded.config
+    sizes = cfg.programs if search is True else search or None
     kw = split_kwargs(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})}, split)
     constant = constant_image(cfg.env_id, kw)
     envs = make_envs(cfg.env_id, min(num_envs, episodes), kw)
     torch.manual_seed(seed)
     try:
         metrics, rollouts, programs = evaluate_policy(
-            loaded.policy, envs, episodes, seed, dev, greedy=greedy, constant=constant
+            loaded.policy, envs, episodes, seed, dev, greedy, constant=constant, search=sizes
         )
     finally:
         envs.close()
@@ -220,6 +261,7 @@ def evaluate_checkpoint(
         "env_id": cfg.env_id,
         "split": kw.get("split"),
         "greedy": greedy,
+        "search": None if sizes is None else search_sizes(sizes),
         "checkpoint": str(checkpoint),
         "train_frames": loaded.frames,
         **metrics,
@@ -231,6 +273,16 @@ def evaluate_checkpoint(
         write_outputs(Path(out_dir), rollouts, programs, episodes, cfg.env_id, svg_count)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def search_sizes(sizes: ProgramConfig) -> dict[str, int]:
+    """The search's candidates a step, as the metrics record them."""
+    return {
+        "policy": sizes.search_policy,
+        "prior": sizes.search_prior,
+        "moves": sizes.search_moves,
+        "lookahead": sizes.search_lookahead,
+    }
 
 
 def write_outputs(
@@ -282,6 +334,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=EVAL_SEED,
         help=f"episode i is reset with seed + i (default {EVAL_SEED}, the benchmark's)",
     )
+    p.add_argument(
+        "--search",
+        action="store_true",
+        help="at each step, try the policy's samples and the stroke prior's strokes and moves on "
+        "the renderer and play the one nearest the target: the policy with a search at test "
+        "time (sizes: --search_sizes, else the checkpoint's search_* settings)",
+    )
+    p.add_argument(
+        "--search_sizes",
+        type=int,
+        nargs=4,
+        metavar=("POLICY", "PRIOR", "MOVES", "LOOKAHEAD"),
+        help="with --search: candidates a step from the policy, the prior's strokes and moves, "
+        "and strokes tried after each move",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument(
         "--env_kwargs",
@@ -303,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or str(
         ck.parent / "eval" if ck.name == "checkpoint.pt" else Path("runs") / f"eval_{ck.stem}"
     )
+    if a.search_sizes and not a.search:
+        p.error("--search_sizes: add --search")
+    if a.search_sizes and (min(a.search_sizes) < 0 or not sum(a.search_sizes[:2])):
+        given = " ".join(map(str, a.search_sizes))
+        p.error(f"--search_sizes {given}: accepted counts >= 0, POLICY + PRIOR >= 1")
     try:
         m = evaluate_checkpoint(
             a.checkpoint,
@@ -314,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             a.seed,
             a.device,
             env_kwargs=a.env_kwargs,
+            search=_search_config(a),
         )
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as e:
         print(f"spiral-eval: error: {e}", file=sys.stderr)
@@ -332,10 +405,22 @@ def main(argv: list[str] | None = None) -> int:
             f"digit Frechet distance {m['sample_fd']:.4g} to the test digits, predicted classes "
             f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
         )
+    if m["search"]:
+        shown += f"; the policy with a search a step: {m['search']} candidates"
     split = m["split"] or "no dataset split: held-out seeds"
     print(f"{m['env_id']} ({split}, {int(m['episodes'])} episodes): {shown}")
     print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json, *.npy")
     return 0
+
+
+def _search_config(a: argparse.Namespace) -> bool | ProgramConfig:
+    """``--search``'s sizes: ``--search_sizes``, else ``True`` (the checkpoint's)."""
+    if not a.search or not a.search_sizes:
+        return a.search
+    pol, prior, moves, look = a.search_sizes
+    return ProgramConfig(
+        search_policy=pol, search_prior=prior, search_moves=moves, search_lookahead=look
+    )
 
 
 if __name__ == "__main__":

@@ -355,3 +355,36 @@ def test_the_score_api_imports_neither_torch_nor_mujoco():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_spiral_eval_with_a_search_records_it_and_beats_the_blank_canvas(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from agents.evaluate import main as eval_main
+
+    ck = PRETRAINED / "mnist_cond_l2.pt"
+    out = tmp_path / "eval"
+    argv = [str(ck), "--episodes", "4", "--num_envs", "4", "--out", str(out), "--search"]
+    assert eval_main([*argv, "--search_sizes", "2", "4", "2", "1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["search"] == {"policy": 2, "prior": 4, "moves": 2, "lookahead": 1}
+    assert m["l2"] < m["blank_l2"] and np.load(out / "canvases.npy").shape[0] == 4
+    assert "the policy with a search a step" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # sizes without the search: said, not ignored
+        eval_main([str(ck), "--search_sizes", "2", "4", "2", "1"])
+    assert "add --search" in capsys.readouterr().err
+
+
+def test_a_search_needs_a_target_to_search_towards():
+    pytest.importorskip("torch")
+    from agents.build import build_policy, make_envs, probe_env
+    from agents.config import NetConfig, ProgramConfig
+    from agents.evaluate import search_actor
+
+    env_id = "SpiralPaint-MNIST-v0"
+    envs = make_envs(env_id, 2)
+    try:
+        policy = build_policy(NetConfig(), probe_env(env_id), "cpu")
+        with pytest.raises(ValueError, match="needs a conditional env"):
+            search_actor(envs, policy, "cpu", ProgramConfig(), seed=0)
+    finally:
+        envs.close()
