@@ -100,6 +100,7 @@ def test_wheel_holds_the_code_the_data_and_the_agents(built):
         assert must in names, must
     assert not any(n.startswith(("tests/", "docs/", "benchmarks/", "examples/")) for n in names)
     assert "License-Expression: Apache-2.0" in metadata
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)  # the licence's text
     assert "\nLicense: " not in metadata  # the deprecated TOML-table form
     for script in SCRIPTS:
         assert f"{script} = " in entry_points, script
