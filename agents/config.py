@@ -217,6 +217,12 @@ class RayConfig(_Validated):
     )
     cpus_per_actor: float = _f(1.0, "Logical CPUs Ray reserves per worker (fractions allowed).")
     weights_every: int = _f(1, "Policy updates between weight pushes to the workers.", low=1)
+    ray_sync: bool = _f(
+        False,
+        "Each batch split between the workers, all acting with the learner's current weights "
+        "(on-policy, as the local backend; they wait for each update; weights_every is 1). "
+        "False: each worker plays whole batches, up to num_actors - 1 updates stale (faster).",
+    )
     actor_restarts: int = _f(3, "Times Ray restarts a worker that died.", low=0)
     worker_niceness: int = _f(
         15, "Niceness of the workers of a Ray instance the run starts.", low=0, high=19
@@ -369,6 +375,11 @@ class TrainConfig(_Validated):
                 "disc_placement 'actor' runs the discriminator learner as a Ray actor: add "
                 "--backend ray, or leave disc_placement 'driver'"
             )
+        if self.backend == "ray" and self.ray.ray_sync and self.num_envs < self.ray.num_actors:
+            raise ValueError(
+                f"ray_sync splits each batch of num_envs {self.num_envs} between num_actors "
+                f"{self.ray.num_actors} workers: give each at least one env"
+            )
         if self.ray.disc_placement == "actor" and self.rewards.reward != "discriminator":
             raise ValueError(
                 f"disc_placement 'actor': reward {self.rewards.reward!r} has no discriminator "
@@ -382,8 +393,9 @@ class TrainConfig(_Validated):
 
     @property
     def stale_acting(self) -> bool:
-        """Acting runs ahead of learning (a thread or Ray workers): batches can be stale."""
-        return self.async_actor or self.backend == "ray"
+        """Acting runs ahead of learning (a thread, or Ray workers not in sync): batches can be
+        stale."""
+        return self.async_actor or (self.backend == "ray" and not self.ray.ray_sync)
 
     @property
     def off_policy(self) -> str:

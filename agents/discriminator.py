@@ -9,7 +9,8 @@
   ``DiscriminatorReward`` wrapper of any env too. Complement critics score the mean over the four
   half-masks (deterministic).
 * :class:`DiscriminatorLearner` owns the critic, its Adam optimiser and the replay buffer of past
-  renderings, and exposes ``update(fakes, targets, reals)`` and ``score``; nothing else.
+  renderings: ``step(rollout)`` (or ``train_on(fakes, targets)``) trains it, calling it scores
+  canvases; :mod:`agents.ray_discriminator` runs it as its own Ray actor behind the same methods.
 """
 
 from __future__ import annotations

@@ -206,6 +206,10 @@ def search_actor(
             "--search keeps the candidate nearest the target: it needs a conditional env "
             "(a -Cond- id); an unconditional agent has no target to search towards"
         )
+    if sizes.search_policy + sizes.search_prior < 1:
+        raise ValueError(
+            "--search tries no strokes (search_policy and search_prior are 0): give --search_sizes"
+        )
     return SearchActor(
         envs,
         policy,
@@ -260,7 +264,7 @@ def evaluate_checkpoint(
     metrics = {
         "env_id": cfg.env_id,
         "split": kw.get("split"),
-        "greedy": greedy,
+        "greedy": greedy and sizes is None,  # the search decides, greedy or not
         "search": None if sizes is None else search_sizes(sizes),
         "checkpoint": str(checkpoint),
         "train_frames": loaded.frames,

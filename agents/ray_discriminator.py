@@ -11,7 +11,9 @@ Each ``step`` sends the batch's final canvases to the actor and returns at once;
 while the driver acts and updates the policy. The next ``step`` collects that result: the
 critic's new weights, which the driver's copy scores rewards with, and its metrics. Rewards are
 therefore scored by a critic one step behind the one in-process training would use. Checkpoints
-hold the same ``state_dict`` as the driver placement, so a run can resume under either.
+hold the same ``state_dict`` as the driver placement, so a run can resume under either (not
+bit for bit: the actor's torch random state, which draws the gradient penalty's mixing, is not
+saved).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class DiscriminatorWorker:
 
         # the learner itself, in this process (not another actor)
         cfg = TrainConfig.from_dict({**config, "backend": "local", "disc_placement": "driver"})
-        torch.set_num_threads(max(1, cfg.threads or 1))
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + 1)
         info = probe_env(cfg.env_id, cfg.env_kwargs)
         self.learner = build_discriminator(cfg, info, torch.device(device))
@@ -77,18 +80,21 @@ class RemoteDiscriminator:
 
     def __init__(self, cfg: TrainConfig, info, device: torch.device) -> None:
         ray = self.ray = import_ray()
-        self.started_ray = start_ray(cfg.ray)
-        h, w, c = info.image_shape
-        cc = cfg.critic
-        critic = Critic(c * (2 if info.conditional else 1), h, cc.disc_channels, cc.disc == "sngan")
-        complement = cc.disc_complement and info.conditional
-        self.critic = critic.to(device)
-        self.scorer = TorchDiscriminator(
-            self.critic, info.conditional, complement, device, precision=cfg.precision
-        )
-        self.batch = cc.disc_batch
-        gpu = device.type == "cuda"
+        self.actor, self.started_ray = None, start_ray(cfg.ray)
         try:
+            h, w, c = info.image_shape
+            cc = cfg.critic
+            conditional = info.conditional
+            critic = Critic(c * (2 if conditional else 1), h, cc.disc_channels, cc.disc == "sngan")
+            self.critic = critic.to(device)
+            complement = cc.disc_complement and conditional
+            self.scorer = TorchDiscriminator(
+                self.critic, conditional, complement, device, precision=cfg.precision
+            )
+            self.batch = cc.disc_batch
+            gpu = device.type == "cuda"
+            if gpu:
+                _check_gpu(ray)
             self.actor = ray.remote(
                 num_cpus=0,  # a learner, as the driver: the workers' CPUs stay theirs
                 num_gpus=1 if gpu else 0,
@@ -129,7 +135,7 @@ class RemoteDiscriminator:
 
     def load_state_dict(self, d: dict) -> None:
         self._collect()
-        self.ray.get(self.actor.load_state_dict.remote(d))
+        self.ray.get(self.actor.load_state_dict.remote(_cpu(d)))
         self.critic.load_state_dict(d["critic"])
 
     def close(self) -> None:
@@ -151,6 +157,18 @@ def _cpu(d):
     if isinstance(d, list):
         return [_cpu(v) for v in d]
     return d
+
+
+def _check_gpu(ray) -> None:
+    """The driver's node has a GPU for the actor, in Ray's view (else it would wait forever)."""
+    here = ray.get_runtime_context().get_node_id()
+    node = next((n for n in ray.nodes() if n["NodeID"] == here), {})
+    if node.get("Resources", {}).get("GPU", 0) < 1:
+        raise ValueError(
+            "disc_placement 'actor' with a CUDA device asks Ray for a GPU on the driver's node, "
+            "and Ray sees none there: start that node's Ray with --num-gpus, or use "
+            "disc_placement 'driver'"
+        )
 
 
 def _this_node(ray):

@@ -8,6 +8,10 @@ RLlib's IMPALA), which then plays its next one: a worker waits only for the one 
 feeds, while the other workers act. Stale batches carry their ``policy_version``; the learner
 corrects them with V-trace.
 
+With ``ray_sync`` the workers act together instead: each batch is split between them, every share
+is played with the learner's current weights, and the shares are joined (on-policy, as the local
+backend learns; the workers wait for each update, and the learner for the slowest share).
+
 Faults: workers are created with ``max_restarts`` and spread over the cluster's nodes; a batch
 lost to a dead worker, or to a lost node, is dropped, while the other workers go on. Ray restarts
 the worker where a node has room; meanwhile a probe that Ray retries until it is back stands in
@@ -136,13 +140,15 @@ class RayRollouts:
                 max_task_retries=0,  # a lost batch is dropped, not replayed with old weights
                 scheduling_strategy="SPREAD",  # over the nodes: a lost node takes few workers
             )(RolloutWorker)
-            self.workers = [worker.remote(cfg.to_dict(), i) for i in range(rc.num_actors)]
-            self.weights_every = rc.weights_every
+            self.sync = rc.ray_sync
+            self.workers = [worker.remote(worker_config(cfg, i), i) for i in range(rc.num_actors)]
+            self.weights_every = 1 if self.sync else rc.weights_every
             self.weights, self.version = ray.put(cpu_copy(state_dict)), version
             self.restarts = 0  # batches lost to a worker's failure
             self.down: set[int] = set()  # workers that died and are not back yet
-            for i in range(rc.num_actors):
-                self._launch(i)
+            if not self.sync:  # in sync, each next() launches them all
+                for i in range(rc.num_actors):
+                    self._launch(i)
         except BaseException:
             self.close()
             raise
@@ -156,14 +162,18 @@ class RayRollouts:
                 "(fractions such as 0.5 are allowed), or add machines to the cluster"
             )
 
-    def _launch(self, i: int) -> None:
-        """Asks worker ``i`` for a batch with the current weights."""
-        self.pending[self.workers[i].collect.remote(self.version, [self.weights])] = i
+    def _launch(self, i: int):
+        """Asks worker ``i`` for a batch with the current weights; the request's reference."""
+        ref = self.workers[i].collect.remote(self.version, [self.weights])
+        self.pending[ref] = i
+        return ref
 
     def next(self) -> Rollout:
         """The first batch any worker finishes. That worker starts its next batch with the
         weights of the learner's next :meth:`set_weights` (the update this batch feeds), so on
         a pool of ``N`` workers batches are ``N - 1`` updates stale, not ``N``."""
+        if self.sync:
+            return self._next_together()
         ray = self.ray
         self._relaunch()  # workers that returned without a set_weights since
         while True:
@@ -181,6 +191,45 @@ class RayRollouts:
                 continue
             self.returned.append(i)
             return rollout
+
+    def _next_together(self) -> Rollout:
+        """``ray_sync``: every acting worker plays its share of the batch with the current
+        weights, and the shares are joined. A share lost to a dead worker is left out of this
+        batch (the run goes on with the others'); a restarted worker joins the next one."""
+        ray = self.ray
+        while True:
+            asked = {self._launch(i) for i in range(len(self.workers)) if i not in self.down}
+            shares: dict[int, Rollout] = {}
+            while asked:
+                if not self.pending:
+                    break
+                (ref,), _ = ray.wait(list(self.pending), num_returns=1)
+                i = self.pending.pop(ref)
+                if ref not in asked:  # a probe answered: the worker is up, or out of restarts
+                    self._probe_answered(ref, i)
+                    continue
+                asked.discard(ref)
+                try:
+                    shares[i] = ray.get(ref)
+                except ray.exceptions.RayActorError as e:
+                    self._worker_died(i, e)
+            if shares:
+                return join_rollouts([shares[i] for i in sorted(shares)])
+            if not self.pending:
+                raise RuntimeError("every rollout worker is dead and cannot be restarted")
+            (ref,), _ = ray.wait(list(self.pending), num_returns=1)  # a probe: wait for it
+            self._probe_answered(ref, self.pending.pop(ref))
+
+    def _probe_answered(self, ref, i: int) -> None:
+        """``ray_sync``: worker ``i``'s probe returned: it is back (it acts in the next batch),
+        or it failed, and the worker is out of restarts and left out."""
+        try:
+            self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as e:
+            self._worker_died(i, e)
+            return
+        self.down.discard(i)
+        self._say(f"rollout worker {i} is back")
 
     def _relaunch(self) -> None:
         for i in self.returned:
@@ -211,12 +260,14 @@ class RayRollouts:
         print(f"{event}; {n - len(self.down)} of {n} workers acting", file=sys.stderr)
 
     def set_weights(self, state_dict: dict, version: int) -> None:
-        """Puts new weights in the object store every ``weights_every`` versions and sends them
-        to the workers that just returned a batch, which then act again; the others get them
-        when they next return."""
+        """Puts new weights in the object store every ``weights_every`` versions (every version
+        with ``ray_sync``) and sends them to the workers that just returned a batch, which then
+        act again; the others get them when they next return. With ``ray_sync`` the next
+        :meth:`next` sends them to all."""
         if version - self.version >= self.weights_every:
             self.weights, self.version = self.ray.put(cpu_copy(state_dict)), version
-        self._relaunch()
+        if not self.sync:
+            self._relaunch()
 
     def worker_pids(self) -> list[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
@@ -231,6 +282,28 @@ class RayRollouts:
         self.workers, self.pending = [], {}
         if self.started_ray:
             self.ray.shutdown()
+
+
+def worker_config(cfg: TrainConfig, index: int) -> dict:
+    """Worker ``index``'s flat config: with ``ray_sync`` its share of the batch's envs."""
+    d = cfg.to_dict()
+    if cfg.ray.ray_sync:
+        n, k = cfg.num_envs, cfg.ray.num_actors
+        d["num_envs"] = n // k + (index < n % k)
+        d["ray_sync"] = False  # the worker plays its share; the split is the driver's
+    return d
+
+
+def join_rollouts(parts: list[Rollout]) -> Rollout:
+    """One batch of the workers' shares (episodes side by side, acted by the same weights)."""
+
+    def cat(name: str, axis: int):
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays, axis)
+
+    time_major = ("canvases", "steps", "actions", "log_prob", "values")
+    fields = {f: cat(f, 1 if f in time_major else 0) for f in Rollout._fields[:-1]}
+    return Rollout(**fields, policy_version=min(p.policy_version for p in parts))
 
 
 def _worker_env() -> dict[str, str]:

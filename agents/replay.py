@@ -76,7 +76,12 @@ class ReplayBuffer:
         n = d["size"]
         if n > self.capacity:
             raise ValueError(f"saved buffer holds {n} items, capacity is {self.capacity}")
-        self.canvases[:n] = d["canvases"]
+        self.canvases[:n] = _array(d["canvases"])
         if self.targets is not None:
-            self.targets[:n] = d["targets"]
+            self.targets[:n] = _array(d["targets"])
         self.size, self.next = n, d["next"]
+
+
+def _array(x) -> np.ndarray:
+    """A saved array as numpy (a checkpoint loaded onto a GPU holds CUDA tensors)."""
+    return x.cpu().numpy() if hasattr(x, "cpu") else np.asarray(x)
