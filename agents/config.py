@@ -218,10 +218,11 @@ class RayConfig(_Validated):
     cpus_per_actor: float = _f(1.0, "Logical CPUs Ray reserves per worker (fractions allowed).")
     weights_every: int = _f(1, "Policy updates between weight pushes to the workers.", low=1)
     ray_sync: bool = _f(
-        False,
+        True,
         "Each batch split between the workers, all acting with the learner's current weights "
-        "(on-policy, as the local backend; they wait for each update; weights_every is 1). "
-        "False: each worker plays whole batches, up to num_actors - 1 updates stale (faster).",
+        "(on-policy: learns as the local backend; they wait for each update; weights_every is "
+        "1). False: each worker plays whole batches, up to num_actors - 1 updates stale, "
+        "corrected by V-trace (faster, less stable).",
     )
     actor_restarts: int = _f(3, "Times Ray restarts a worker that died.", low=0)
     worker_niceness: int = _f(

@@ -8,14 +8,16 @@ round. The learner ceiling is the frames/s of the learner side alone -- rewards 
 scoring), the policy update and the critic's updates -- fed from batches collected beforehand:
 how many frames per second of acting one learner can absorb, so how many workers it can feed.
 
-With ``--disc_actor`` the Ray runs are measured again with the discriminator learner as its own
-Ray actor (``--disc_placement actor``). With ``--stage search`` or ``sleep`` the renderer's stages
-are measured instead (the recipes' settings: L2, pointer heads, 32 envs, 4 updates a batch), their
-programs drawn, rendered and searched on the workers.
+The ``ray xN`` rows are the workers' own batches (``--ray_sync false``); ``--sync`` adds the
+on-policy mode (``--ray_sync``, the default). With ``--disc_actor`` the Ray runs are measured
+again with the discriminator learner as its own Ray actor (``--disc_placement actor``). With
+``--stage search`` or ``sleep`` the renderer's stages are measured instead (the recipes'
+settings: L2, pointer heads, 32 envs, 4 updates a batch), their programs drawn, rendered and
+searched on the workers.
 
     python benchmarks/bench_ray.py                          # 2 threads, 64 envs, MNIST-Cond
     python benchmarks/bench_ray.py --actors 1 2 4 --cpus_per_actor 0.5 --json out.json
-    python benchmarks/bench_ray.py --disc_actor             # the discriminator's placement too
+    python benchmarks/bench_ray.py --sync --disc_actor      # on-policy, the discriminator actor
     python benchmarks/bench_ray.py --stage search --num_envs 32   # the search stage's scaling
     python benchmarks/bench_ray.py --device cuda            # learner on a GPU (workers on CPU)
 """
@@ -97,9 +99,11 @@ def bench_runs(a: argparse.Namespace) -> dict[str, dict]:
     runs = {"local": stage}
     for n in a.actors:
         ray = {"backend": "ray", "num_actors": n, "cpus_per_actor": a.cpus_per_actor, **stage}
-        runs[f"ray x{n}"] = ray
+        runs[f"ray x{n}"] = {**ray, "ray_sync": False}
+        if a.sync:
+            runs[f"ray x{n}, sync"] = {**ray, "ray_sync": True}
         if a.disc_actor and a.stage == "rl":
-            runs[f"ray x{n}, disc actor"] = {**ray, "disc_placement": "actor"}
+            runs[f"ray x{n}, disc actor"] = {**ray, "ray_sync": False, "disc_placement": "actor"}
     return runs
 
 
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", help="device of the learner")
     p.add_argument("--disc_actor", action="store_true", help="Ray runs with a discriminator actor")
+    p.add_argument("--sync", action="store_true", help="Ray runs with --ray_sync too")
     p.add_argument("--stage", default="rl", choices=("rl", "search", "sleep"))
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args(argv)

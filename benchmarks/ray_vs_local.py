@@ -91,7 +91,8 @@ def plot(res: dict, path: Path) -> None:
             ax.plot(r["curve_minutes"], r["curve_l2"], color=color, lw=0.8, alpha=0.4)
             curves.append(np.interp(grid, r["curve_minutes"], r["curve_l2"], left=np.nan))
         if curves:
-            label = f"{side}: {s['mean']:.4f}" + (f" ± {s['sd']:.4f}" if s["sd"] else "")
+            label = f"{side}, {len(curves)} seed(s): {s['mean']:.4f}"
+            label += f" ± {s['sd']:.4f}" if s["sd"] else ""
             ax.plot(grid, np.nanmean(curves, 0), color=color, lw=2.2, label=label)
     base = next((r["baselines"] for s in res["sides"].values() for r in s["runs"].values()), {})
     if "constant_l2" in base:
@@ -102,8 +103,7 @@ def plot(res: dict, path: Path) -> None:
     ax.set_ylim(0, 0.12)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    n = max(len(s["runs"]) for s in res["sides"].values())
-    ax.set_title(f"MNIST-Cond, L2 reward, {res['minutes']:g} min a run, {n} seed(s) a side")
+    ax.set_title(f"MNIST-Cond, L2 reward, {res['minutes']:g} min a run, thick: mean over seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -42,6 +42,7 @@ def ray_cfg(tmp_path, **kw):
         log_every=1,
         sample_every=2,
         cpus_per_actor=0.5,
+        ray_sync=False,  # the workers' own batches, stale: what most tests here exercise
     )
     return small_cfg(tmp_path, **{**base, **kw})
 
@@ -166,7 +167,7 @@ def test_a_sync_ray_run_goes_on_through_a_killed_worker_still_on_policy(
     on_nth_reward_call(monkeypatch, 2, lambda: os.kill(spy.pids[0], signal.SIGKILL))
     versions = _record_versions(monkeypatch)
     s = tr.train(ray_cfg(tmp_path, ray_sync=True, total_steps=400))
-    assert s["frames"] == 400
+    assert 400 <= s["frames"] < 400 + 40  # short batches: the last may end past the budget
     assert all(acted == learner for acted, learner, _ in versions), versions
     (source,) = spy.sources
     lost = [b for *_, b in versions if b < 2]

@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("spiral_envs", "agents")
 # What the wheel is built from; everything else in the checkout (tests, docs, runs, venvs) is not
 # needed and is not copied.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "setup.py", "setup.cfg", "MANIFEST.in", *PACKAGES)
+BUILD_INPUTS = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "setup.py",
+    "setup.cfg",
+    "MANIFEST.in",
+    *PACKAGES,
+)
 SCRIPTS = ("spiral-download", "spiral-train", "spiral-eval", "spiral-bench", "spiral-recipe")
 
 
