@@ -171,7 +171,8 @@ class RayRollouts:
     def next(self) -> Rollout:
         """The first batch any worker finishes. That worker starts its next batch with the
         weights of the learner's next :meth:`set_weights` (the update this batch feeds), so on
-        a pool of ``N`` workers batches are ``N - 1`` updates stale, not ``N``."""
+        a pool of ``N`` workers batches are ``N - 1`` updates stale, not ``N``. With
+        ``ray_sync``: every worker's share of one batch, acted with the current weights."""
         if self.sync:
             return self._next_together()
         ray = self.ray
@@ -200,9 +201,7 @@ class RayRollouts:
         while True:
             asked = {self._launch(i) for i in range(len(self.workers)) if i not in self.down}
             shares: dict[int, Rollout] = {}
-            while asked:
-                if not self.pending:
-                    break
+            while asked:  # each asked share is in pending until it answers
                 (ref,), _ = ray.wait(list(self.pending), num_returns=1)
                 i = self.pending.pop(ref)
                 if ref not in asked:  # a probe answered: the worker is up, or out of restarts
