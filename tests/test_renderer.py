@@ -421,8 +421,8 @@ def test_the_pointer_scores_each_grid_cell_from_the_ink_there():
     target[1, 4:6, 8:10] = 0  # ink in grid cell (2, 4) of the 8x8 grid, second sample only
     prev = torch.zeros(n, len(policy.spec), dtype=torch.long)
     pmap = policy.pointer_map(canvas, target, prev, torch.zeros(n))
-    assert pmap.shape == (n, 4 + 3, 64)
-    diff = (pmap[1] - pmap[0]).abs().sum(0).view(8, 8)
+    assert pmap.shape == (n, 64, 4 + 3)
+    diff = (pmap[1] - pmap[0]).abs().sum(-1).view(8, 8)
     # the map changes around the inked cell only (two 3x3 convs: within 2 cells of it)
     assert diff[2, 4] > 0 and diff[7, 0] == 0 and diff[0, 7] == 0
     # without the option there is no map, and the head is the plain one

@@ -1,0 +1,150 @@
+"""Trainer frames/s of this checkout against another commit, measured in the same run.
+
+Exports the baseline commit (``git archive``) into a temporary directory, then times the trainer
+of each tree in its own process, alternating (baseline, this tree, this tree, baseline, ...)
+so that the machine's drift hits both alike. Each timing is a short ``spiral-train`` run with
+progress bars and pictures off; frames/s are read from its log in steady state (from the end of
+its first iteration, which holds the first allocations and oneDNN's kernel choices). Reports
+each config's median ratio over rounds (the ratio taken within each round) and the best.
+
+Configs (the config overrides are in ``CONFIGS``):
+
+* ``default``: ``spiral-train``'s defaults, the paper's agent: conditional MNIST, 32 envs, the
+  WGAN-GP discriminator reward on the final canvas.
+* ``default64``: the same with 64 envs (the issue's original measurement).
+* ``recipe``: the recipes' network and reward (pointer heads, per-step L2, 64 envs), as the
+  fine-tuning stage of ``agents/recipes/mnist.json``.
+* ``sleep``: the maximum-likelihood pretraining stage on the prior's programs, same network.
+
+    python benchmarks/bench_commits.py                          # HEAD against this working tree
+    python benchmarks/bench_commits.py --baseline 44df897 --rounds 5 --json docs/bench_commits.json
+    python benchmarks/bench_commits.py --configs recipe --frames 25600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = {"env_id": "SpiralPaint-MNIST-Cond-v0"}
+RECIPE = {
+    **MNIST,
+    "env_kwargs": {"brush_sizes": [2, 3, 4]},
+    "pointer": True,
+    "reward": "l2",
+    "reward_mode": "per_step",
+    "reward_scale": 10.0,
+    "gamma": 0.8,
+    "num_envs": 64,
+}
+CONFIGS = {
+    "default": {**MNIST},
+    "default64": {**MNIST, "num_envs": 64},
+    "recipe": RECIPE,
+    "sleep": {**RECIPE, "stage": "sleep", "lr": 1e-3, "updates_per_batch": 4, "num_envs": 32},
+}
+
+# Run inside the tree measured (its own `agents`): one short training run, steady-state frames/s.
+PROBE = """
+import csv, json, sys, tempfile
+from pathlib import Path
+import spiral_envs
+from agents.config import TrainConfig
+from agents.train import train
+overrides, frames, threads = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+with tempfile.TemporaryDirectory() as d:
+    cfg = TrainConfig.from_dict({"total_steps": frames, "out_dir": d, "threads": threads,
+        "progress": False, "tensorboard": False, "sample_every": 0, "checkpoint_every": 10**9,
+        "log_every": 1, **overrides})
+    train(cfg)
+    rows = list(csv.DictReader(open(Path(d) / "progress.csv", newline="")))
+steps = float(rows[-1]["global_step"]) - float(rows[0]["global_step"])
+wall = float(rows[-1]["charts/wall_s"]) - float(rows[0]["charts/wall_s"])
+print("FPS", steps / wall)
+"""
+
+
+def export_tree(rev: str, dest: Path) -> Path:
+    """The files of commit ``rev`` under ``dest`` (``git archive``: no worktree to clean up)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def fps(tree: Path, overrides: dict, frames: int, threads: int) -> float:
+    """Steady-state frames/s of the trainer in ``tree`` with config ``overrides``."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    args = [json.dumps(overrides), str(frames), str(threads)]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=tree, env=env, capture_output=True, text=True
+    )
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("FPS ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"the run in {tree} failed:\n{out.stderr[-2000:]}")
+    return float(lines[-1].split()[1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--baseline", default="HEAD", help="commit to compare against")
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    p.add_argument("--frames", type=int, default=12800, help="frames per timed run")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--json", default=None, help="write the results here")
+    a = p.parse_args(argv)
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", a.baseline], cwd=ROOT, capture_output=True, text=True
+    )
+    if rev.returncode:
+        p.error(f"--baseline {a.baseline}: not a commit of this repository")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    res: dict = {"baseline": rev.stdout.strip(), "candidate": f"{head} + working tree",
+                 "frames": a.frames, "threads": a.threads, "configs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = export_tree(a.baseline, Path(tmp))
+        trees = {"baseline": base, "candidate": ROOT}
+        for name in a.configs:
+            runs: dict = {"baseline": [], "candidate": []}
+            for r in range(a.rounds):
+                order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
+                for side in order:
+                    runs[side].append(fps(trees[side], CONFIGS[name], a.frames, a.threads))
+                print(f"{name} round {r + 1}: baseline {runs['baseline'][-1]:.0f}, "
+                      f"candidate {runs['candidate'][-1]:.0f} frames/s", flush=True)
+            ratios = [c / b for b, c in zip(runs["baseline"], runs["candidate"])]
+            res["configs"][name] = {
+                **runs,
+                "overrides": CONFIGS[name],
+                "ratio_median": statistics.median(ratios),
+                "ratio_best": max(runs["candidate"]) / max(runs["baseline"]),
+            }
+    report(res)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return res
+
+
+def report(res: dict) -> None:
+    print(f"\nbaseline {res['baseline']} against {res['candidate']}, {res['threads']} threads, "
+          f"{res['frames']} frames a run\n")
+    print("| config | baseline frames/s (median) | candidate | x baseline (median / best) |")
+    print("|---|---:|---:|---:|")
+    for name, c in res["configs"].items():
+        print(f"| {name} | {statistics.median(c['baseline']):.0f} | "
+              f"{statistics.median(c['candidate']):.0f} | "
+              f"{c['ratio_median']:.2f} / {c['ratio_best']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
