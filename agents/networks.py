@@ -138,12 +138,31 @@ def sample_categorical(logits: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=logits.shape[-1] - 1)
 
 
+class _PointerScores(torch.autograd.Function):
+    """``bmm(features (N, cells, F), query (N, F))``: each cell's score, with a backward that
+    forms the features' gradient as one broadcast product (autograd's own, a batch of
+    ``cells x 1 @ 1 x F`` matrix products, ran 3x slower on CPU)."""
+
+    @staticmethod
+    def forward(ctx, feats: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(feats, query)
+        return torch.bmm(feats, query.unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        feats, query = ctx.saved_tensors
+        need_feats, need_query = ctx.needs_input_grad
+        g_feats = grad.unsqueeze(-1) * query.unsqueeze(1) if need_feats else None
+        g_query = torch.bmm(grad.unsqueeze(1), feats).squeeze(1) if need_query else None
+        return g_feats, g_query
+
+
 class HeadInputs(NamedTuple):
     """What the autoregressive head reads at one step (see :meth:`PolicyNet.head`)."""
 
     z: torch.Tensor  # (N, lstm)
     fmap: torch.Tensor  # (N, ch, H/8, W/8)
-    pmap: torch.Tensor | None  # (N, cells, pointer_channels + 3), with cfg.pointer
+    pmap: torch.Tensor | None  # (N, cells, pointer_channels), with cfg.pointer
     target: torch.Tensor | None  # uint8 (N, H, W, C), conditional agents
 
 
@@ -347,11 +366,11 @@ class PolicyNet(nn.Module):
         self.pointer_grid = grids.pop()
         pc = cfg.pointer_channels
         extra = 1 if self.pen_index is not None else 0
-        net = nn.Sequential(
+        net = nn.Sequential(  # in-place ReLUs: the 32x32 maps are large, memory is slow
             nn.Conv2d(in_ch + extra + 2, pc, 3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(pc, pc, 3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         rows, cols = self.pointer_grid
         ys = torch.linspace(-1, 1, rows).view(rows, 1).expand(rows, cols)
@@ -369,27 +388,42 @@ class PolicyNet(nn.Module):
         prev_action: torch.Tensor,
         prev_valid: torch.Tensor,
     ) -> torch.Tensor | None:
-        """``(N, rows * cols, pointer_channels + 3)``: the pointer features of each grid cell
-        (``None`` without ``cfg.pointer``). ``canvas`` and ``target`` are uint8 ``(N, H, W, C)``.
+        """``(N, rows * cols, pointer_channels)``: the pointer features of each grid cell (``None``
+        without ``cfg.pointer``); the head adds the planes ``x, y, x^2 + y^2`` itself.
+
+        ``canvas`` is uint8 ``(N, H, W, C)``; ``target`` the same, or ``(B, H, W, C)`` when the
+        ``N = T * B`` canvases are ``T`` time-major steps of ``B`` episodes (each episode's
+        target is then averaged over the cells once).
         """
         if self.pointer_net is None:
             return None
-        images = (
-            canvas if target is None or not self.conditional else torch.cat([canvas, target], -1)
-        )
-        ink = (255 - images).movedim(-1, -3).float() * (1.0 / 255.0)
-        x = F.adaptive_avg_pool2d(ink, self.pointer_grid)
+        x = self._cell_ink(canvas)
         n = x.shape[0]
-        parts = [x, self.pointer_planes[:, :2].expand(n, -1, -1, -1)]
+        parts = [x]
+        if target is not None and self.conditional:
+            t = self._cell_ink(target)
+            parts.append(t if len(t) == n else t.repeat(n // len(t), 1, 1, 1))
+        parts.append(self.pointer_planes[:, :2].expand(n, -1, -1, -1))
         if self.pen_index is not None:
             parts.append(self._pen_grid_plane(prev_action, prev_valid, x.dtype))
         # channels-last: oneDNN's 3x3 convs over a 32x32 grid with few channels run 2x (update)
         # to 5x (acting) faster on it than on NCHW (docs/speed.md)
         x = torch.cat(parts, 1).contiguous(memory_format=torch.channels_last)
-        feats = self.pointer_net(x).permute(0, 2, 3, 1)  # (N, rows, cols, pc): no copy
-        # float32 also under bf16 autocast: the x, y, x^2 + y^2 planes place a query's peak
-        planes = self.pointer_planes.permute(0, 2, 3, 1).expand(n, -1, -1, -1)
-        return torch.cat([feats.float(), planes], -1).flatten(1, 2)
+        # float32 also under bf16 autocast: the scores place a query's peak
+        return self.pointer_net(x).float().permute(0, 2, 3, 1).flatten(1, 2)  # no copy
+
+    def _cell_ink(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(N, H, W, C)`` -> float ``(N, C, rows, cols)``: each grid cell's mean ink."""
+        ink = (255 - images).movedim(-1, -3).float() * (1.0 / 255.0)
+        return F.adaptive_avg_pool2d(ink, self.pointer_grid)
+
+    def _pointer_scores(self, k: int, z: torch.Tensor, pmap: torch.Tensor) -> torch.Tensor:
+        """``(N, cells)``: spatial component ``k``'s query from ``z`` dotted with each cell's
+        pointer features and its ``x, y, x^2 + y^2`` planes."""
+        query = self.pointer_query[str(k)](z)
+        pc = pmap.shape[-1]
+        planes = self.pointer_planes.flatten(2)[0]  # (3, cells)
+        return _PointerScores.apply(pmap, query[:, :pc]) + query[:, pc:] @ planes
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu"):
         z = torch.zeros(1, batch, self.cfg.lstm, device=device)
@@ -479,8 +513,7 @@ class PolicyNet(nn.Module):
         ):
             lg = head(z, fmap) if isinstance(head, SpatialHead) else head(z)
             if pmap is not None and str(k) in self.pointer_query:
-                query = self.pointer_query[str(k)](z)
-                lg = lg + torch.bmm(pmap, query.unsqueeze(-1)).squeeze(-1)
+                lg = lg + self._pointer_scores(k, z, pmap)
             logits.append(lg)
             if actions is None:
                 if greedy:
@@ -644,7 +677,7 @@ class PolicyNet(nn.Module):
         z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
         z = z.reshape(t * b, -1)
         acts = actions.reshape(t * b, k)
-        pmap = self.pointer_map(flat(canvas), tgt, flat(prev), flat(valid))
+        pmap = self.pointer_map(flat(canvas), target, flat(prev), flat(valid))
         _, logits = self.head(z, actions=acts, fmap=fmap, target=tgt, pmap=pmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
         v = self.value(z)

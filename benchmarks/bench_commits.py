@@ -107,10 +107,16 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if rev.returncode:
         p.error(f"--baseline {a.baseline}: not a commit of this repository")
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    res: dict = {"baseline": rev.stdout.strip(), "candidate": f"{head} + working tree",
-                 "frames": a.frames, "threads": a.threads, "configs": {}}
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    res: dict = {
+        "baseline": rev.stdout.strip(),
+        "candidate": f"{head} + working tree",
+        "frames": a.frames,
+        "threads": a.threads,
+        "configs": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         base = export_tree(a.baseline, Path(tmp))
         trees = {"baseline": base, "candidate": ROOT}
@@ -120,8 +126,11 @@ def main(argv: list[str] | None = None) -> dict:
                 order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
                 for side in order:
                     runs[side].append(fps(trees[side], CONFIGS[name], a.frames, a.threads))
-                print(f"{name} round {r + 1}: baseline {runs['baseline'][-1]:.0f}, "
-                      f"candidate {runs['candidate'][-1]:.0f} frames/s", flush=True)
+                print(
+                    f"{name} round {r + 1}: baseline {runs['baseline'][-1]:.0f}, "
+                    f"candidate {runs['candidate'][-1]:.0f} frames/s",
+                    flush=True,
+                )
             ratios = [c / b for b, c in zip(runs["baseline"], runs["candidate"])]
             res["configs"][name] = {
                 **runs,
@@ -136,14 +145,18 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def report(res: dict) -> None:
-    print(f"\nbaseline {res['baseline']} against {res['candidate']}, {res['threads']} threads, "
-          f"{res['frames']} frames a run\n")
+    print(
+        f"\nbaseline {res['baseline']} against {res['candidate']}, {res['threads']} threads, "
+        f"{res['frames']} frames a run\n"
+    )
     print("| config | baseline frames/s (median) | candidate | x baseline (median / best) |")
     print("|---|---:|---:|---:|")
     for name, c in res["configs"].items():
-        print(f"| {name} | {statistics.median(c['baseline']):.0f} | "
-              f"{statistics.median(c['candidate']):.0f} | "
-              f"{c['ratio_median']:.2f} / {c['ratio_best']:.2f} |")
+        print(
+            f"| {name} | {statistics.median(c['baseline']):.0f} | "
+            f"{statistics.median(c['candidate']):.0f} | "
+            f"{c['ratio_median']:.2f} / {c['ratio_best']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -421,10 +421,33 @@ def test_the_pointer_scores_each_grid_cell_from_the_ink_there():
     target[1, 4:6, 8:10] = 0  # ink in grid cell (2, 4) of the 8x8 grid, second sample only
     prev = torch.zeros(n, len(policy.spec), dtype=torch.long)
     pmap = policy.pointer_map(canvas, target, prev, torch.zeros(n))
-    assert pmap.shape == (n, 64, 4 + 3)
+    assert pmap.shape == (n, 64, 4)
     diff = (pmap[1] - pmap[0]).abs().sum(-1).view(8, 8)
     # the map changes around the inked cell only (two 3x3 convs: within 2 cells of it)
     assert diff[2, 4] > 0 and diff[7, 0] == 0 and diff[0, 7] == 0
     # without the option there is no map, and the head is the plain one
     plain = _paint_policy(dataclasses.replace(TINY, pointer=False))
     assert plain.pointer_map(canvas, target, prev, torch.zeros(n)) is None
+
+
+def test_the_pointer_scores_backward_is_the_matrix_products():
+    from agents.networks import _PointerScores
+
+    feats = torch.randn(3, 5, 4, dtype=torch.double, requires_grad=True)
+    query = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(_PointerScores.apply, (feats, query))
+    expect = torch.bmm(feats, query.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(_PointerScores.apply(feats, query), expect)
+
+
+def test_the_pointer_map_averages_an_episodes_target_once_for_all_its_steps():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    t, b = 3, 2
+    canvas = torch.randint(0, 256, (t * b, 16, 16, 1), dtype=torch.uint8)
+    target = torch.randint(0, 256, (b, 16, 16, 1), dtype=torch.uint8)
+    prev = torch.zeros(t * b, len(policy.spec), dtype=torch.long)
+    valid = torch.zeros(t * b)
+    each = policy.pointer_map(canvas, target.repeat(t, 1, 1, 1), prev, valid)
+    once = policy.pointer_map(canvas, target, prev, valid)
+    assert torch.allclose(each, once)
