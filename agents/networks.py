@@ -230,20 +230,23 @@ class SpatialHead(nn.Module):
             skip = F.linear(skip.permute(0, 2, 3, 1), self.skip.weight.flatten(1), self.skip.bias)
             if not at_half:
                 x = x + skip
-        x = F.relu(x).permute(0, 3, 1, 2)  # an (N, ch, r0, c0) view of channels-last memory
+        # in place: x is this call's own (linear and conv backwards keep their inputs only)
+        x = F.relu(x, inplace=True).permute(0, 3, 1, 2)  # (N, ch, r0, c0), channels-last
         # (N, r0, c0, 4 ch): channel c * 4 + 2 * i + j -> half-resolution pixel (2h + i, 2w + j)
         x = F.conv2d(x, self.up1.weight, self.up1.bias, padding=1).permute(0, 2, 3, 1)
         if at_half:  # pixel-unshuffle the (N, 2 r0, 2 c0, ch) skip to the same channel order
             skip = skip.reshape(n, r0, 2, c0, 2, ch).permute(0, 1, 3, 5, 2, 4)
             x = x + skip.reshape(n, r0, c0, 4 * ch)
-        x = F.relu(x)
+        x = F.relu(x, inplace=True)
         # up2 on each of the 4 sub-pixels (i, j): a block-diagonal (4 ch, 16) matrix whose
-        # output (i, j, k, l) is logit pixel (4h + 2i + k, 4w + 2j + l)
-        w2 = self.up2.weight.view(4, ch)
-        eye = torch.eye(4, dtype=w2.dtype, device=w2.device)
-        big = torch.einsum("mc,pq->cpqm", w2, eye).reshape(4 * ch, 16)
-        y = torch.addmm(self.up2.bias.repeat(4), x.reshape(-1, 4 * ch), big)
-        y = y.view(n, r0, c0, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)  # n h i k w j l
+        # output (i, k, j, l) is logit pixel (4h + 2i + k, 4w + 2j + l); in that order the last
+        # permutation moves runs of 4 logits (j, l), 4x faster than single ones
+        w2 = self.up2.weight.view(2, 2, ch)  # (k, l, c)
+        eye = torch.eye(2, dtype=w2.dtype, device=w2.device)
+        big = torch.einsum("klc,ab,de->cadbkel", w2, eye, eye).reshape(4 * ch, 16)
+        bias = self.up2.bias.view(1, 2, 1, 2).expand(2, 2, 2, 2).reshape(16)  # by (k, l)
+        y = torch.addmm(bias, x.reshape(-1, 4 * ch), big)
+        y = y.view(n, r0, c0, 4, 4).permute(0, 1, 3, 2, 4)  # n h (i k) w (j l)
         return y.reshape(n, 16 * r0 * c0)
 
 
