@@ -173,7 +173,7 @@ class ResBlock(nn.Module):
         self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.relu(self.c1(F.relu(x))))
+        return x + self.c2(F.relu(self.c1(F.relu(x)), inplace=True))
 
 
 class SpatialHead(nn.Module):
