@@ -29,11 +29,13 @@ one must guard its entry point with ``if __name__ == "__main__":``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -215,37 +217,41 @@ class BatchedVectorEnv(VectorEnv):
         bounds = np.linspace(0, n, self.num_workers + 1).round().astype(int)
         self._blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         try:
-            for w, (a, b) in enumerate(self._blocks):
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(
-                    target=_worker,
-                    name=f"BatchedVectorEnv-worker-{w}",
-                    args=(
-                        w,
-                        a,
-                        b,
-                        [CloudpickleWrapper(fn) for fn in env_fns[a:b]],
-                        child,
-                        self._obs_shm,
-                        self._act_shm,
-                        self._rew_shm,
-                        self._term_shm,
-                        self._trunc_shm,
-                        self._progress_shm,
-                        self.single_observation_space,
-                        self.single_action_space,
-                        self.autoreset_mode,
-                    ),
-                    daemon=True,
-                )
-                proc.start()
-                child.close()
-                self._procs.append(proc)
-                self._conns.append(parent)
+            with _main_path_hidden_if_missing():
+                self._start_workers(ctx, env_fns)
             self._check(self._collect(list(range(self.num_workers)), "making the envs"))
         except BaseException:
             self.close(terminate=True)
             raise
+
+    def _start_workers(self, ctx: Any, env_fns: list) -> None:
+        for w, (a, b) in enumerate(self._blocks):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker,
+                name=f"BatchedVectorEnv-worker-{w}",
+                args=(
+                    w,
+                    a,
+                    b,
+                    [CloudpickleWrapper(fn) for fn in env_fns[a:b]],
+                    child,
+                    self._obs_shm,
+                    self._act_shm,
+                    self._rew_shm,
+                    self._term_shm,
+                    self._trunc_shm,
+                    self._progress_shm,
+                    self.single_observation_space,
+                    self.single_action_space,
+                    self.autoreset_mode,
+                ),
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self._procs.append(proc)
+            self._conns.append(parent)
 
     # -- the VectorEnv API ---------------------------------------------------------------------
     @property
@@ -576,6 +582,25 @@ class BatchedVectorEnv(VectorEnv):
             error = VectorWorkerError(message, env, w)
         error.env_index = env  # type: ignore[attr-defined]
         raise error from _RemoteTraceback(tb)
+
+
+@contextlib.contextmanager
+def _main_path_hidden_if_missing():
+    """Python's spawn re-runs the main script in each worker from its path. A script read from
+    stdin (``python - <<EOF``) has the path ``<stdin>``, which is no file, and every worker died
+    with ``FileNotFoundError``. While the workers start, such a path is hidden, as in an
+    interactive session: the workers need only this module's functions and the env makers,
+    which travel by value (cloudpickle)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 def _available_cores() -> int:

@@ -285,3 +285,19 @@ def test_a_killed_parent_leaves_no_orphans():
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(p) for p in pids)
+
+
+def test_a_script_read_from_stdin_starts_its_workers():
+    # spawn re-runs the main script by its path; '<stdin>' is none, and every worker died
+    script = (
+        "from spiral_envs.vector import BatchedVectorEnv\n"
+        "from spiral_envs.paint import PaintEnv\n"
+        "envs = BatchedVectorEnv([lambda: PaintEnv() for _ in range(2)], num_workers=2)\n"
+        "print('canvas', envs.reset(seed=0)[0]['canvas'].shape)\n"
+        "envs.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "canvas (2, 64, 64, 1)" in out.stdout
