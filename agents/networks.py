@@ -96,6 +96,30 @@ def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
     return (255.0 - x) * (1.0 / 255.0)
 
 
+def cell_means(images: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """uint8 ``(N, H, W, C)`` -> float ``(N, C, rows, cols)``: each grid cell's mean pixel value
+    in ``[0, 1]`` (a channels-last view).
+
+    When the grid divides the image, the cells are summed by adding strided slices, one pass
+    per pixel row and column of a cell: torch's pooling and its reductions over such small
+    strided dims ran about 10x slower on CPU.
+    """
+    n, h, w, c = images.shape
+    rows, cols = grid
+    if h % rows or w % cols:
+        return F.adaptive_avg_pool2d(images.movedim(-1, -3).float(), grid) * (1.0 / 255.0)
+    kh, kw = h // rows, w // cols
+    x = images.float().view(n, rows, kh, w, c)
+    s = x[:, :, 0]
+    for i in range(1, kh):
+        s = s + x[:, :, i]
+    s = s.view(n, rows, cols, kw, c)
+    t = s[:, :, :, 0]
+    for j in range(1, kw):
+        t = t + s[:, :, :, j]
+    return (t * (1.0 / (kh * kw * 255.0))).permute(0, 3, 1, 2)
+
+
 def _gate_mask(spec: ActionSpec, actions: torch.Tensor) -> torch.Tensor:
     """Torch twin of :meth:`ActionSpec.active_mask`: float ``(..., K)``, 1 where it counts."""
     gated = torch.tensor([c.gated for c in spec.components], device=actions.device)
@@ -417,8 +441,7 @@ class PolicyNet(nn.Module):
 
     def _cell_ink(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``(N, H, W, C)`` -> float ``(N, C, rows, cols)``: each grid cell's mean ink."""
-        ink = (255 - images).movedim(-1, -3).float() * (1.0 / 255.0)
-        return F.adaptive_avg_pool2d(ink, self.pointer_grid)
+        return 1.0 - cell_means(images, self.pointer_grid)
 
     def _pointer_scores(self, k: int, z: torch.Tensor, pmap: torch.Tensor) -> torch.Tensor:
         """``(N, cells)``: spatial component ``k``'s query from ``z`` dotted with each cell's
@@ -494,9 +517,7 @@ class PolicyNet(nn.Module):
         """
         with torch.autocast(device_type=z.device.type, enabled=False):
             fmap = None if fmap is None else fmap.float()
-            timg = None
-            if self.target_glimpses and target is not None:
-                timg = target.movedim(-1, -3).float() / 255.0
+            timg = target if self.target_glimpses else None
             pmap = None if pmap is None else pmap.float()
             return self._head(z.float(), actions, greedy, fmap, timg, pmap)
 
@@ -550,9 +571,9 @@ class PolicyNet(nn.Module):
     def _target_glimpse(
         cls, image: torch.Tensor, cell: torch.Tensor, grid: tuple[int, int]
     ) -> torch.Tensor:
-        """``(N, 2C)``: the mean of float ``(N, C, H, W)`` ``image`` over grid cell ``cell`` and
-        over the 5x5 cells around it (those inside the image)."""
-        cells = F.adaptive_avg_pool2d(image, grid)
+        """``(N, 2C)``: the mean of uint8 ``(N, H, W, C)`` ``image`` (in ``[0, 1]``) over grid
+        cell ``cell`` and over the 5x5 cells around it (those inside the image)."""
+        cells = cell_means(image, grid)
         around = F.avg_pool2d(cells, 5, stride=1, padding=2, count_include_pad=False)
         return cls._glimpse(torch.cat([cells, around], 1), cell, grid)
 

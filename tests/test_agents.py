@@ -438,9 +438,18 @@ def test_glimpse_reads_the_encoder_map_at_the_chosen_cell():
     assert g[1].tolist() == fmap[1, :, 1, 3].tolist()
 
 
+def test_cell_means_are_the_pooled_pixels_on_any_grid():
+    from agents.networks import cell_means
+
+    images = torch.randint(0, 256, (3, 12, 20, 2), dtype=torch.uint8)
+    for grid in [(6, 10), (3, 5), (12, 20), (5, 7)]:  # the last one does not divide the image
+        pooled = F.adaptive_avg_pool2d(images.movedim(-1, -3).float() / 255, grid)
+        assert torch.allclose(cell_means(images, grid), pooled, atol=1e-6)
+
+
 def test_target_glimpse_reads_the_target_colour_at_and_around_the_chosen_cell():
-    image = torch.zeros(1, 3, 16, 16)
-    image[0, 0, 4:6, 6:8] = 1.0  # red fills grid cell (2, 3) of an 8x8 grid (2 px a cell)
+    image = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
+    image[0, 4:6, 6:8, 0] = 255  # red fills grid cell (2, 3) of an 8x8 grid (2 px a cell)
     cells = torch.tensor([2 * 8 + 3, 0])
     g = PolicyNet._target_glimpse(image.expand(2, -1, -1, -1), cells, (8, 8))
     assert g.shape == (2, 6)
