@@ -24,6 +24,7 @@ Configs (the config overrides are in ``CONFIGS``):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = {"env_id": "SpiralPaint-MNIST-Cond-v0"}
@@ -71,6 +74,20 @@ print("FPS", steps / wall)
 """
 
 
+# The same in learning mode: a seeded run of `minutes` with held-out evaluations, its log kept.
+LEARN = """
+import json, sys
+import spiral_envs
+from agents.config import TrainConfig
+from agents.train import train
+overrides, minutes = json.loads(sys.argv[1]), float(sys.argv[2])
+threads, out = int(sys.argv[3]), sys.argv[4]
+train(TrainConfig.from_dict({"max_minutes": minutes, "out_dir": out, "threads": threads,
+    "progress": False, "tensorboard": False, "sample_every": 0, "checkpoint_every": 10**9,
+    "eval_every": 10, "eval_episodes": 128, "log_every": 5, "seed": 0, **overrides}))
+"""
+
+
 def export_tree(rev: str, dest: Path) -> Path:
     """The files of commit ``rev`` under ``dest`` (``git archive``: no worktree to clean up)."""
     archive = subprocess.run(
@@ -93,6 +110,54 @@ def fps(tree: Path, overrides: dict, frames: int, threads: int) -> float:
     return float(lines[-1].split()[1])
 
 
+def learn(tree: Path, overrides: dict, minutes: float, threads: int, out: Path) -> dict:
+    """A seeded run of ``minutes`` in ``tree``: its held-out L2 by frames (``eval/l2``)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    args = [json.dumps(overrides), str(minutes), str(threads), str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", LEARN, *args], cwd=tree, env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"the run in {tree} failed:\n{done.stderr[-2000:]}")
+    with open(out / "progress.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("eval/l2")]
+    return {
+        "frames": [int(float(r["global_step"])) for r in rows],
+        "l2": [float(r["eval/l2"]) for r in rows],
+    }
+
+
+def at_equal_frames(base: dict, cand: dict, last: int = 5) -> dict:
+    """Both curves' mean held-out L2 over the baseline's last ``last`` evaluations' frames (the
+    candidate's interpolated there): learning per frame, whatever each side's speed."""
+    frames = base["frames"][-last:]
+    b = float(np.mean(base["l2"][-last:]))
+    c = float(np.mean(np.interp(frames, cand["frames"], cand["l2"])))
+    return {
+        "frames": [frames[0], frames[-1]],
+        "baseline_l2": b,
+        "candidate_l2": c,
+        "gap": c / b - 1,
+    }
+
+
+def plot_learning(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for side, run in res["learning"]["runs"].items():
+        ax.plot(np.array(run["frames"]) / 1e6, run["l2"], label=f"{side} ({res[side]})")
+    ax.set_xlabel("frames (millions)")
+    ax.set_ylabel("held-out L2 (128 targets)")
+    ax.set_title(f"{res['learning']['config']}, seed 0, {res['learning']['minutes']:g} min a side")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--baseline", default="HEAD", help="commit to compare against")
@@ -101,6 +166,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--frames", type=int, default=12800, help="frames per timed run")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument(
+        "--learn_minutes",
+        type=float,
+        default=0.0,
+        help="instead of timing: one seeded run a side of this many minutes (the first config), "
+        "compared at equal frames",
+    )
+    p.add_argument("--out", default="runs/bench_commits", help="learning runs' directory")
     a = p.parse_args(argv)
     rev = subprocess.run(
         ["git", "rev-parse", "--short", a.baseline], cwd=ROOT, capture_output=True, text=True
@@ -120,6 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         base = export_tree(a.baseline, Path(tmp))
         trees = {"baseline": base, "candidate": ROOT}
+        if a.learn_minutes:
+            return learning(res, trees, a)
         for name in a.configs:
             runs: dict = {"baseline": [], "candidate": []}
             for r in range(a.rounds):
@@ -139,6 +214,41 @@ def main(argv: list[str] | None = None) -> dict:
                 "ratio_best": max(runs["candidate"]) / max(runs["baseline"]),
             }
     report(res)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return res
+
+
+def learning(res: dict, trees: dict, a: argparse.Namespace) -> dict:
+    """The learning mode: one seeded run a side, one after the other, compared at equal
+    frames; writes ``<out>/learning.png`` and the JSON."""
+    name, out = a.configs[0], Path(a.out)
+    runs = {}
+    for side in ("baseline", "candidate"):
+        print(f"{name}: {side}, {a.learn_minutes:g} minutes", flush=True)
+        runs[side] = learn(
+            trees[side],
+            CONFIGS[name],
+            a.learn_minutes,
+            a.threads,
+            (out / f"{side}_{name}").resolve(),
+        )
+    res["learning"] = {
+        "config": name,
+        "minutes": a.learn_minutes,
+        "runs": runs,
+        "overrides": CONFIGS[name],
+        **at_equal_frames(runs["baseline"], runs["candidate"]),
+    }
+    eq = res["learning"]
+    print(
+        f"held-out L2 at {eq['frames'][0]:,}-{eq['frames'][1]:,} frames: baseline "
+        f"{eq['baseline_l2']:.4f}, candidate {eq['candidate_l2']:.4f} ({eq['gap']:+.1%}); "
+        f"frames in {a.learn_minutes:g} min: {runs['baseline']['frames'][-1]:,} against "
+        f"{runs['candidate']['frames'][-1]:,}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    plot_learning(res, out / "learning.png")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))
     return res
