@@ -13,6 +13,10 @@ cancels; the table shows medians over rounds.
 * ``batched``: ``vectorization_mode="vector_entry_point"``, :class:`spiral_envs.vector.
   BatchedVectorEnv` with one worker per available core.
 
+* ``ceiling`` (paint only): what two cores can do at best, measured in the same round: one
+  process per worker, each stepping its share of the envs in a sync vector env of its own, all
+  started together, no communication. The batched env's ``x ceiling`` is its rate over this one.
+
 Usage::
 
     python benchmarks/bench_vector.py [--seconds 2] [--rounds 5] [--configs paint16 paint64 scene16]
@@ -58,6 +62,48 @@ def timed(envs: gym.vector.VectorEnv, actions: np.ndarray, seconds: float) -> fl
             return steps * envs.num_envs / elapsed
 
 
+def _ceiling_worker(env_id: str, n: int, seconds: float, start, out) -> None:
+    """One of the ceiling's processes: ``n`` envs in this process, stepped from ``start``."""
+    import spiral_envs  # noqa: F401
+
+    envs = gym.make_vec(env_id, n, vectorization_mode="sync")
+    space = envs.action_space
+    space.seed(n)
+    actions = np.stack([space.sample() for _ in range(200)])
+    envs.reset(seed=0)
+    for a in actions[:25]:
+        envs.step(a)
+    start.wait()
+    out.put(timed(envs, actions, seconds))
+    envs.close()
+
+
+class Ceiling:
+    """Two (one per core) processes stepping ``n`` envs between them, independently."""
+
+    def __init__(self, env_id: str, n: int, workers: int) -> None:
+        self.env_id, self.num_envs, self.workers = env_id, n, workers
+        bounds = np.linspace(0, n, workers + 1).round().astype(int)
+        self.shares = [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def rate(self, seconds: float) -> float:
+        """Steps/s of all the processes together, over the same ``seconds``."""
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        start, out = ctx.Barrier(len(self.shares)), ctx.Queue()
+        procs = [
+            ctx.Process(target=_ceiling_worker, args=(self.env_id, k, seconds, start, out))
+            for k in self.shares
+        ]
+        for p in procs:
+            p.start()
+        rates = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join()
+        return float(sum(rates))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="stepping time per timing")
@@ -90,32 +136,46 @@ def main() -> None:
             e.reset(seed=0)
             for a in actions[:25]:
                 e.step(a)
-        rates: dict[str, list[float]] = {m: [] for m in MODES}
-        ratios: dict[str, list[float]] = {m: [] for m in MODES}
+        modes = MODES + (("ceiling",) if "Paint" in env_id else ())
+        ceiling = Ceiling(env_id, n, envs["batched"].num_workers)
+        rates: dict[str, list[float]] = {m: [] for m in modes}
+        ratios: dict[str, list[float]] = {m: [] for m in modes}
+        of_ceiling: list[float] = []
         for r in range(args.rounds):
-            order = MODES[r % 3 :] + MODES[: r % 3]
-            this = {m: timed(envs[m], actions, args.seconds) for m in order}
-            for m in MODES:
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
+            this = {
+                m: ceiling.rate(args.seconds)
+                if m == "ceiling"
+                else timed(envs[m], actions, args.seconds)
+                for m in order
+            }
+            for m in modes:
                 rates[m].append(this[m])
                 ratios[m].append(this[m] / this["sync"])
+            if "ceiling" in this:
+                of_ceiling.append(this["batched"] / this["ceiling"])
             print(
                 f"{name} round {r}: "
-                + ", ".join(f"{m} {this[m]:,.0f}" for m in MODES)
+                + ", ".join(f"{m} {this[m]:,.0f}" for m in modes)
                 + f"  (load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
         for e in envs.values():
             e.close()
-        for m in MODES:
-            rows.append((env_id, n, m, statistics.median(rates[m]), statistics.median(ratios[m])))
+        for m in modes:
+            ceil = statistics.median(of_ceiling) if m == "batched" and of_ceiling else None
+            rows.append(
+                (env_id, n, m, statistics.median(rates[m]), statistics.median(ratios[m]), ceil)
+            )
         print(f"{name}: made the three vector envs in {made:.1f} s", flush=True)
 
     print()
-    print("| env | envs | vector env | steps/s | × sync |")
-    print("|---|---:|---|---:|---:|")
-    for env_id, n, m, rate, ratio in rows:
-        bold = "**" if m == "batched" else ""
-        print(f"| `{env_id}` | {n} | {m} | {bold}{rate:,.0f}{bold} | {bold}{ratio:.2f}{bold} |")
+    print("| env | envs | vector env | steps/s | × sync | × ceiling |")
+    print("|---|---:|---|---:|---:|---:|")
+    for env_id, n, m, rate, ratio, ceil in rows:
+        b = "**" if m == "batched" else ""
+        c = f"{b}{ceil:.2f}{b}" if ceil is not None else ""
+        print(f"| `{env_id}` | {n} | {m} | {b}{rate:,.0f}{b} | {b}{ratio:.2f}{b} | {c} |")
 
 
 if __name__ == "__main__":
