@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--out", default="runs/bench_commits", help="learning runs' directory")
     a = p.parse_args(argv)
+    least = 3 * 64 * 20  # three iterations of the largest config (64 envs, 20-step episodes)
+    if not a.learn_minutes and a.frames < least:
+        p.error(f"--frames {a.frames}: too few for three iterations of 64 envs; give >= {least}")
     rev = subprocess.run(
         ["git", "rev-parse", "--short", a.baseline], cwd=ROOT, capture_output=True, text=True
     )
