@@ -175,8 +175,8 @@ class NetConfig(_Validated):
         "target and pen at the grid's resolution, scored against a query from the head.",
     )
     pointer_channels: int = _f(16, "Channels of the pointer map (with pointer).", low=1)
-    res_blocks: int = _f(2, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
-    hidden: int = _f(256, "Width of the linear layer before the LSTM (paper 256).", low=1)
+    res_blocks: int = _f(0, "Residual blocks at 8x8 in the encoder (paper 8).", low=0)
+    hidden: int = _f(128, "Width of the linear layer before the LSTM (paper 256).", low=1)
     lstm: int = _f(128, "LSTM size, also the head's running vector (paper 256).", low=1)
     embed: int = _f(16, "Embedding size of each sampled sub-action in the head.", low=1)
     noise_dim: int = _f(10, "Per-episode Gaussian noise size for unconditional agents.", low=0)

@@ -46,6 +46,8 @@ RECIPE = {
     "reward_scale": 10.0,
     "gamma": 0.8,
     "num_envs": 64,
+    "res_blocks": 2,  # the recipes pin the network they were tuned with
+    "hidden": 256,
 }
 CONFIGS = {
     "default": {**MNIST},

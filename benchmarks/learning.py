@@ -40,6 +40,9 @@ from spiral_envs.rewards import l2_distance  # noqa: E402
 DEFAULT_ENV = "SpiralPaint-MNIST-Cond-v0"
 # settings shared by both rewards (tuned on short L2 runs; results in docs/results.md)
 COMMON = ["--gamma", "0.8", "--num_envs", "64"]
+# the network of every learning run in the docs (the default until 2026-12-07, when it became
+# the smaller res_blocks 0, hidden 128: docs/speed.md); flags after `--` override it
+COMMON += ["--res_blocks", "2", "--hidden", "256"]
 # per-reward settings: L2 returns are ~0.1, scaled to O(1) for the value head; the critic gets
 # two updates per policy update
 PER_REWARD = {"l2": ["--reward_scale", "10"], "discriminator": ["--disc_updates", "2"]}
