@@ -41,6 +41,7 @@ from spiral_envs.rewards import L2Discriminator, l2_distance, psnr_of_l2
 __all__ = [
     "EVAL_SEED",
     "AgentPolicy",
+    "describe",
     "evaluate_checkpoint",
     "evaluate_policy",
     "image_metrics",
@@ -319,6 +320,28 @@ def write_outputs(
         (out / "programs" / f"episode_{i:03d}.svg").write_text(p.to_svg(256))
 
 
+def describe(m: dict) -> str:
+    """One line of an evaluation's scores beside its baselines (what ``spiral-eval`` and
+    ``spiral-recipe`` print)."""
+    shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
+    if "normalised" in m:
+        shown += (
+            f" (blank canvas: l2={m['blank_l2']:.4g}, best constant image: "
+            f"l2={m['constant_l2']:.4g}); normalised score {m['normalised']:.3f} "
+            f"({verdict(m['normalised'])})"
+        )
+    elif "blank_l2" in m:
+        shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
+    if "sample_fd" in m:
+        shown = (
+            f"digit Frechet distance {m['sample_fd']:.4g} to the test digits, predicted classes "
+            f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
+        )
+    if m.get("search"):
+        shown += f"; the policy with a search a step: {m['search']} candidates"
+    return shown
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spiral-eval", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="a checkpoint.pt of spiral-train, or a shipped agent")
@@ -395,24 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as e:
         print(f"spiral-eval: error: {e}", file=sys.stderr)
         return 2
-    shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("l2", "psnr") if k in m) or "no targets"
-    if "normalised" in m:
-        shown += (
-            f" (blank canvas: l2={m['blank_l2']:.4g}, best constant image: "
-            f"l2={m['constant_l2']:.4g}); normalised score {m['normalised']:.3f} "
-            f"({verdict(m['normalised'])})"
-        )
-    elif "blank_l2" in m:
-        shown += f" (blank canvas: l2={m['blank_l2']:.4g})"
-    if "sample_fd" in m:
-        shown = (
-            f"digit Frechet distance {m['sample_fd']:.4g} to the test digits, predicted classes "
-            f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
-        )
-    if m["search"]:
-        shown += f"; the policy with a search a step: {m['search']} candidates"
-    split = m["split"] or "no dataset split: held-out seeds"
-    print(f"{m['env_id']} ({split}, {int(m['episodes'])} episodes): {shown}")
+    print(
+        f"{m['env_id']} ({m['split'] or 'no dataset split: held-out seeds'}, "
+        f"{int(m['episodes'])} episodes): {describe(m)}"
+    )
     print(f"outputs in {out}: metrics.json, samples.png, episode.gif, programs.json, *.npy")
     return 0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from agents.checkpoint import UnsafeCheckpointError
 from agents.config import TrainConfig
 from agents.discriminator import NonFiniteLossError
-from agents.evaluate import evaluate_checkpoint, verdict
+from agents.evaluate import describe, evaluate_checkpoint
 from agents.train import CHECKPOINT, train
 
 __all__ = ["load_recipe", "main", "run_recipe", "shipped_recipes", "stage_configs"]
@@ -207,13 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         print("spiral-recipe: stopped; run the same command again to continue", file=sys.stderr)
         return 130
     ev = report["eval"]
-    if "l2" in ev:
-        print(
-            f"held-out L2 on {int(ev['episodes'])} targets after {report['minutes']:.1f} min: "
-            f"agent {ev['l2']:.4f}, best constant image {ev['constant_l2']:.4f}, "
-            f"blank canvas {ev['blank_l2']:.4f}; normalised score {ev['normalised']:.3f} "
-            f"({verdict(ev['normalised'])})"
-        )
+    print(
+        f"held-out, {int(ev['episodes'])} episodes after {report['minutes']:.1f} min: "
+        f"{describe(ev)}"
+    )
     print(f"outputs in {out}: recipe.json, eval/samples.png, one folder per stage")
     return 0
 

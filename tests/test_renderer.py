@@ -372,6 +372,23 @@ def test_a_recipe_chains_its_stages_and_reports_the_held_out_score(tmp_path):
     assert (tmp_path / "search" / "metrics.json").stat().st_mtime == mtime
 
 
+def test_an_unconditional_recipe_prints_its_sample_scores(tmp_path, capsys):
+    from agents.recipe import main
+
+    recipe = _tiny_recipe()
+    recipe["common"].update(
+        env_id="SpiralPaint-MNIST-v0", env_kwargs={"pen_start": "centre"}, reward="discriminator"
+    )
+    recipe["stages"][0]["search_score"] = "target_l2"
+    path = tmp_path / "uncond.json"
+    path.write_text(json.dumps(recipe))
+    assert main([str(path), "--out_dir", str(tmp_path / "run"), "--episodes", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "digit Frechet distance" in out and "(0-9)" in out
+    ev = json.loads((tmp_path / "run" / "recipe.json").read_text())["eval"]
+    assert ev["sample_fd"] > 0 and len(ev["class_fractions"]) == 10
+
+
 def test_recipe_errors_are_one_line_with_exit_2(tmp_path, capsys):
     from agents.recipe import main, shipped_recipes
 
