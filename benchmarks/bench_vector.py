@@ -11,11 +11,13 @@ cancels; the table shows medians over rounds.
 * ``async``: ``vectorization_mode="async"``, one process per env (Gymnasium's default context,
   ``fork``, for paint; ``spawn`` for scenes, whose GL contexts cannot be forked).
 * ``batched``: ``vectorization_mode="vector_entry_point"``, :class:`spiral_envs.vector.
-  BatchedVectorEnv` with one worker per available core.
+  BatchedVectorEnv` as it comes: this process steps one block of envs, one worker process per
+  other core the others.
+* ``workers``: the same with ``step_in_parent=False``: one worker per core, this process waits.
 
 * ``ceiling`` (paint only): what two cores can do at best, measured in the same round: one
   process per worker, each stepping its share of the envs in a sync vector env of its own, all
-  started together, no communication. The batched env's ``x ceiling`` is its rate over this one.
+  started together, no communication. The batched envs' ``x ceiling`` is their rate over this one.
 
 Usage::
 
@@ -39,7 +41,8 @@ CONFIGS = {
     "paint64": ("SpiralPaint-MNIST-Cond-v0", 64),
     "scene16": ("SpiralMuJoCo-Scene-Cond-v0", 16),
 }
-MODES = ("sync", "async", "batched")
+MODES = ("sync", "async", "batched", "workers")
+BATCHED = ("batched", "workers")
 
 
 def make(mode: str, env_id: str, n: int) -> gym.vector.VectorEnv:
@@ -48,7 +51,10 @@ def make(mode: str, env_id: str, n: int) -> gym.vector.VectorEnv:
     if mode == "async":
         vector_kwargs = {"context": "spawn"} if "MuJoCo" in env_id else {}
         return gym.make_vec(env_id, n, vectorization_mode="async", vector_kwargs=vector_kwargs)
-    return gym.make_vec(env_id, n, vectorization_mode="vector_entry_point")
+    in_parent = mode == "batched"
+    return gym.make_vec(
+        env_id, n, vectorization_mode="vector_entry_point", step_in_parent=in_parent
+    )
 
 
 def timed(envs: gym.vector.VectorEnv, actions: np.ndarray, seconds: float) -> float:
@@ -137,10 +143,10 @@ def main() -> None:
             for a in actions[:25]:
                 e.step(a)
         modes = MODES + (("ceiling",) if "Paint" in env_id else ())
-        ceiling = Ceiling(env_id, n, envs["batched"].num_workers)
+        ceiling = Ceiling(env_id, n, envs["workers"].num_workers)
         rates: dict[str, list[float]] = {m: [] for m in modes}
         ratios: dict[str, list[float]] = {m: [] for m in modes}
-        of_ceiling: list[float] = []
+        of_ceiling: dict[str, list[float]] = {m: [] for m in BATCHED}
         for r in range(args.rounds):
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
             this = {
@@ -153,7 +159,8 @@ def main() -> None:
                 rates[m].append(this[m])
                 ratios[m].append(this[m] / this["sync"])
             if "ceiling" in this:
-                of_ceiling.append(this["batched"] / this["ceiling"])
+                for m in BATCHED:
+                    of_ceiling[m].append(this[m] / this["ceiling"])
             print(
                 f"{name} round {r}: "
                 + ", ".join(f"{m} {this[m]:,.0f}" for m in modes)
@@ -163,11 +170,11 @@ def main() -> None:
         for e in envs.values():
             e.close()
         for m in modes:
-            ceil = statistics.median(of_ceiling) if m == "batched" and of_ceiling else None
+            ceil = statistics.median(of_ceiling[m]) if m in BATCHED and of_ceiling[m] else None
             rows.append(
                 (env_id, n, m, statistics.median(rates[m]), statistics.median(ratios[m]), ceil)
             )
-        print(f"{name}: made the three vector envs in {made:.1f} s", flush=True)
+        print(f"{name}: made the vector envs in {made:.1f} s", flush=True)
 
     print()
     print("| env | envs | vector env | steps/s | × sync | × ceiling |")

@@ -3,10 +3,11 @@
 Gymnasium's :class:`~gymnasium.vector.AsyncVectorEnv` runs one process per env and, for image
 observations, pays a pipe round trip per env per step; on a machine with few cores it is slower
 than stepping every env in one process. :class:`BatchedVectorEnv` follows EnvPool and
-sample-factory instead: ``num_workers`` processes (default: one per available core), each owning a
-contiguous block of envs, step their blocks in parallel and write the observations, rewards,
-terminations and truncations straight into shared memory. One small message per worker per step
-carries the block's batched ``info``; the actions travel through shared memory too.
+sample-factory instead: the envs are split into contiguous blocks, one per core; this process
+steps the first block itself and ``num_workers`` worker processes the others, in parallel, each
+writing its observations, rewards, terminations and truncations straight into shared memory. One
+small message per worker per step carries the block's batched ``info``; the actions travel
+through shared memory too.
 
 Every registered spiral-gym id has it as its vector entry point::
 
@@ -99,7 +100,8 @@ class _RemoteTraceback(Exception):
 
 
 class BatchedVectorEnv(VectorEnv):
-    """Steps ``len(env_fns)`` envs in a few worker processes, observations in shared memory.
+    """Steps ``len(env_fns)`` envs in this process and a few workers, observations in shared
+    memory.
 
     It follows Gymnasium 1.x's :class:`~gymnasium.vector.VectorEnv` contract, and gives the same
     results as :class:`~gymnasium.vector.SyncVectorEnv` for the same seeds and actions (the same
@@ -134,8 +136,15 @@ class BatchedVectorEnv(VectorEnv):
         env_fns: Functions that each make one env (pickled with cloudpickle to the workers). One
             extra env is made in this process, once, to read the spaces and metadata, then closed.
         num_workers: Worker processes (default: one per core available to this process, see
-            ``os.sched_getaffinity``), at most ``len(env_fns)``; worker ``w`` steps a contiguous
-            block of envs.
+            ``os.sched_getaffinity``, less the one this process steps with
+            ``step_in_parent``), at most the envs left for them. The envs are split into
+            contiguous blocks of near-equal size, one per stepper: with ``step_in_parent`` this
+            process steps block 0 and worker process ``w`` block ``w``; without it, block ``w``
+            is worker ``w``'s (numbered from 0).
+        step_in_parent: Step the first block in this process, in :meth:`step_wait` (default),
+            while the workers step theirs: this process would otherwise sit idle waiting for
+            them, and its block pays no message or copy. Off, every block is a worker's and
+            :meth:`step_async` returns with every env in flight.
         context: ``"spawn"`` (default) or ``"forkserver"``; ``"fork"`` is refused, since a
             forked MuJoCo GL context hangs.
         copy: Return copies of the observations (default). With ``False``, :meth:`reset` and
@@ -154,11 +163,14 @@ class BatchedVectorEnv(VectorEnv):
         copy: bool = True,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         timeout: float | None = None,
+        step_in_parent: bool = True,
     ) -> None:
-        self._procs: list = []
-        self._conns: list = []
+        self._procs: dict[int, Any] = {}
+        self._conns: dict[int, Any] = {}
+        self._local: _Block | None = None
         self._pending: str | None = None
         self._replies: dict[int, tuple] = {}
+        self._payloads: list = []
         env_fns = list(env_fns)
         if not env_fns:
             raise ValueError("env_fns is empty: a BatchedVectorEnv needs at least one env")
@@ -169,15 +181,25 @@ class BatchedVectorEnv(VectorEnv):
             )
         if context not in ("spawn", "forkserver"):
             raise ValueError(f"context={context!r}: accepted 'spawn' or 'forkserver'")
+        parent = 1 if step_in_parent else 0
         if num_workers is None:
-            num_workers = _available_cores()
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-            raise ValueError(f"num_workers must be a positive int or None, got {num_workers!r}")
+            num_workers = max(_available_cores() - parent, 1 - parent)
+        fewest = 1 - parent  # without the parent's block, one worker at least
+        if (
+            isinstance(num_workers, bool)
+            or not isinstance(num_workers, int)
+            or num_workers < fewest
+        ):
+            raise ValueError(
+                f"num_workers must be an int >= {fewest} or None "
+                f"(step_in_parent={bool(step_in_parent)}), got {num_workers!r}"
+            )
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be positive seconds or None, got {timeout!r}")
         self.env_fns = env_fns
         self.num_envs = n = len(env_fns)
-        self.num_workers = min(num_workers, n)
+        self.num_workers = min(num_workers, n - parent)
+        self.step_in_parent = bool(step_in_parent)
         self.context = context
         self.copy = bool(copy)
         self.timeout = timeout
@@ -207,25 +229,37 @@ class BatchedVectorEnv(VectorEnv):
         self._rew_shm = ctx.RawArray(ctypes.c_double, n)
         self._term_shm = ctx.RawArray(ctypes.c_bool, n)
         self._trunc_shm = ctx.RawArray(ctypes.c_bool, n)
-        self._progress_shm = ctx.RawArray(ctypes.c_int64, self.num_workers)
+        steppers = self.num_workers + parent
+        self._progress_shm = ctx.RawArray(ctypes.c_int64, steppers)
         self._rewards = np.frombuffer(self._rew_shm, np.float64)
         self._terminations = np.frombuffer(self._term_shm, np.bool_)
         self._truncations = np.frombuffer(self._trunc_shm, np.bool_)
         self._progress = np.frombuffer(self._progress_shm, np.int64)
         self._progress[:] = -1
 
-        bounds = np.linspace(0, n, self.num_workers + 1).round().astype(int)
+        bounds = np.linspace(0, n, steppers + 1).round().astype(int)
         self._blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._remote = list(range(parent, steppers))  # the blocks stepped by workers
+        shms = (self._obs_shm, self._act_shm, self._rew_shm, self._term_shm, self._trunc_shm)
+        self._views = _views(n, (self.single_observation_space, self.single_action_space), *shms)
         try:
             with _main_path_hidden_if_missing():
-                self._start_workers(ctx, env_fns)
-            self._check(self._collect(list(range(self.num_workers)), "making the envs"))
+                self._start_workers(ctx, env_fns, shms)
+            made = {}
+            if step_in_parent:  # while the workers make theirs
+                a, b = self._blocks[0]
+                self._local = _Block(0, a, self._views, self._progress, self.autoreset_mode)
+                made[0] = self._local.make(env_fns[a:b])
+            made.update(self._collect(self._remote, "making the envs"))
+            self._check(made)
         except BaseException:
             self.close(terminate=True)
             raise
 
-    def _start_workers(self, ctx: Any, env_fns: list) -> None:
-        for w, (a, b) in enumerate(self._blocks):
+    def _start_workers(self, ctx: Any, env_fns: list, shms: tuple) -> None:
+        spaces_ = (self.single_observation_space, self.single_action_space)
+        for w in self._remote:
+            a, b = self._blocks[w]
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker,
@@ -233,31 +267,25 @@ class BatchedVectorEnv(VectorEnv):
                 args=(
                     w,
                     a,
-                    b,
                     [CloudpickleWrapper(fn) for fn in env_fns[a:b]],
                     child,
-                    self._obs_shm,
-                    self._act_shm,
-                    self._rew_shm,
-                    self._term_shm,
-                    self._trunc_shm,
+                    shms,
                     self._progress_shm,
-                    self.single_observation_space,
-                    self.single_action_space,
+                    spaces_,
                     self.autoreset_mode,
                 ),
                 daemon=True,
             )
             proc.start()
             child.close()
-            self._procs.append(proc)
-            self._conns.append(parent)
+            self._procs[w] = proc
+            self._conns[w] = parent
 
     # -- the VectorEnv API ---------------------------------------------------------------------
     @property
     def worker_pids(self) -> tuple[int, ...]:
-        """The worker processes' ids, in worker order."""
-        return tuple(p.pid for p in self._procs)
+        """The worker processes' ids, in block order (this process's own block has none)."""
+        return tuple(self._procs[w].pid for w in self._remote)
 
     @property
     def np_random_seed(self) -> tuple[int, ...]:
@@ -318,13 +346,11 @@ class BatchedVectorEnv(VectorEnv):
                     "`options['reset_mask']` must contain a boolean array with at least one True "
                     f"value, got reset_mask={mask}"
                 )
-        workers = []
+        calls = {}
         for w, (a, b) in enumerate(self._blocks):
             if mask is None or mask[a:b].any():
-                block_mask = None if mask is None else mask[a:b].tolist()
-                self._send(w, ("reset", (seeds[a:b], options, block_mask)))
-                workers.append(w)
-        infos = self._check(self._collect(workers, "reset", self.timeout))
+                calls[w] = (seeds[a:b], options, None if mask is None else mask[a:b].tolist())
+        infos = self._check(self._everyone("reset", calls, "reset"))
         return self._observations(), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -353,16 +379,16 @@ class BatchedVectorEnv(VectorEnv):
                         f"the action of env {i}, {actions[i]!r}, is not an array of integers"
                     )
             np.copyto(self._act, actions, casting="unsafe")
-            payloads = [None] * self.num_workers
+            self._payloads = [None] * len(self._blocks)
         else:
             acts = list(iterate(self.action_space, actions))
             if len(acts) != self.num_envs:
                 raise ValueError(f"got {len(acts)} actions: expected num_envs={self.num_envs}")
-            payloads = [acts[a:b] for a, b in self._blocks]
+            self._payloads = [acts[a:b] for a, b in self._blocks]
         self._pending = "step"
         self._replies = {}
-        for w in range(self.num_workers):
-            self._send(w, ("step", payloads[w]))
+        for w in self._remote:
+            self._send(w, ("step", self._payloads[w]))
 
     def step_wait(
         self, timeout: float | None = None
@@ -377,7 +403,11 @@ class BatchedVectorEnv(VectorEnv):
             raise RuntimeError("step_wait() on a closed BatchedVectorEnv")
         if self._pending != "step":
             raise RuntimeError("step_wait() called without a pending step_async(actions)")
-        replies = self._collect(list(range(self.num_workers)), "step", timeout, keep=True)
+        if self._local is not None and 0 not in self._replies:  # once, if it times out below
+            self._replies[0] = self._local.step(self._payloads[0])
+        replies = self._collect(self._remote, "step", timeout, keep=True)
+        if self._local is not None:
+            replies[0] = self._replies.pop(0)
         self._pending = None
         infos = self._check(replies)
         return (
@@ -398,11 +428,10 @@ class BatchedVectorEnv(VectorEnv):
         Arguments and results travel pickled.
         """
         self._check_ready("call")
-        for w in range(self.num_workers):
-            self._send(w, ("call", (name, args, kwargs)))
-        replies = self._collect(list(range(self.num_workers)), f"call({name!r})", self.timeout)
+        calls = dict.fromkeys(range(len(self._blocks)), (name, args, kwargs))
+        replies = self._everyone("call", calls, f"call({name!r})")
         self._check(replies, infos=False)
-        return tuple(r for w in range(self.num_workers) for r in replies[w][1])
+        return tuple(r for w in range(len(self._blocks)) for r in replies[w][1])
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """The attribute ``name`` of every env, in env order."""
@@ -418,9 +447,8 @@ class BatchedVectorEnv(VectorEnv):
                 f"Got `{len(values)}` values for {self.num_envs} environments."
             )
         self._check_ready("set_attr")
-        for w, (a, b) in enumerate(self._blocks):
-            self._send(w, ("set_attr", (name, list(values[a:b]))))
-        self._check(self._collect(list(range(self.num_workers)), "set_attr", self.timeout), False)
+        calls = {w: (name, list(values[a:b])) for w, (a, b) in enumerate(self._blocks)}
+        self._check(self._everyone("set_attr", calls, "set_attr"), infos=False)
 
     def close_extras(self, terminate: bool = False, timeout: float = 10.0, **kwargs: Any) -> None:
         """Stops the workers: asks them to close their envs, then terminates any left."""
@@ -428,22 +456,24 @@ class BatchedVectorEnv(VectorEnv):
         if not terminate:
             if self._pending == "step":  # let the pending step finish first
                 try:
-                    self._collect(list(range(self.num_workers)), "step", timeout, keep=True)
+                    self._collect(self._remote, "step", timeout, keep=True)
                 except Exception:
                     terminate = True
-            for w, conn in enumerate(self._conns):
+            for w, conn in self._conns.items():
                 if self._procs[w].is_alive():
                     try:
                         conn.send(("close", None))
                     except (OSError, ValueError):
                         pass
-            for conn in self._conns:
+            for conn in self._conns.values():
                 try:
                     if conn.poll(max(0.0, deadline - time.monotonic())):
                         conn.recv()
                 except (OSError, EOFError, ValueError):
                     pass
-        for p in self._procs:
+        if self._local is not None:
+            self._local.close()
+        for p in self._procs.values():
             if not terminate:
                 p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
@@ -452,12 +482,12 @@ class BatchedVectorEnv(VectorEnv):
             if p.is_alive():
                 p.kill()
                 p.join()
-        for conn in self._conns:
+        for conn in self._conns.values():
             conn.close()
         self._pending = None
 
     def __del__(self) -> None:
-        if not getattr(self, "closed", True) and getattr(self, "_procs", None):
+        if not getattr(self, "closed", True) and hasattr(self, "_procs"):
             try:
                 self.close(terminate=True)
             except Exception:  # pragma: no cover - interpreter shutdown
@@ -465,7 +495,10 @@ class BatchedVectorEnv(VectorEnv):
 
     def __repr__(self) -> str:
         name = f"{self.spec.id}, " if self.spec is not None else ""
-        return f"BatchedVectorEnv({name}num_envs={self.num_envs}, num_workers={self.num_workers})"
+        return (
+            f"BatchedVectorEnv({name}num_envs={self.num_envs}, num_workers={self.num_workers}, "
+            f"step_in_parent={self.step_in_parent})"
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
     def _observations(self) -> Any:
@@ -484,6 +517,18 @@ class BatchedVectorEnv(VectorEnv):
             self._conns[w].send(message)
         except (BrokenPipeError, ConnectionResetError, EOFError):
             self._died(w, message[0])
+
+    def _everyone(self, cmd: str, calls: dict[int, tuple], what: str) -> dict[int, tuple]:
+        """Sends ``cmd`` to the workers of ``calls`` (block: arguments), serves this process's
+        own block meanwhile, and returns every block's reply."""
+        remote = [w for w in self._remote if w in calls]
+        for w in remote:
+            self._send(w, (cmd, calls[w]))
+        replies = {}
+        if self._local is not None and 0 in calls:
+            replies[0] = self._local.serve(cmd, calls[0])
+        replies.update(self._collect(remote, what, self.timeout))
+        return replies
 
     def _collect(
         self, workers: list[int], what: str, timeout: float | None = None, keep: bool = False
@@ -689,114 +734,159 @@ def _write(views: Any, i: int, value: Any) -> None:
         views[i] = value
 
 
-def _worker(
-    w: int,
-    start: int,
-    stop: int,
-    env_fns: list,
-    conn: Any,
-    obs_shm: Any,
-    act_shm: Any,
-    rew_shm: Any,
-    term_shm: Any,
-    trunc_shm: Any,
-    progress_shm: Any,
-    obs_space: gym.Space,
-    act_space: gym.Space,
-    autoreset_mode: AutoresetMode,
-) -> None:
-    """One worker: makes envs ``start..stop-1``, then serves the parent's commands."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _watch_parent()
-    n = len(rew_shm)
-    progress = np.frombuffer(progress_shm, np.int64)
-    envs: list[gym.Env] = []
-    try:
-        for j, fn in enumerate(env_fns):
-            progress[w] = start + j
-            envs.append(fn())
-        progress[w] = -1
-    except BaseException as e:
-        conn.send(("error", _error(start + len(envs), e)))
-        conn.close()
-        return
-    obs = read_from_shared_memory(obs_space, obs_shm, n)
-    acts = None if act_shm is None else read_from_shared_memory(act_space, act_shm, n)
-    rewards = np.frombuffer(rew_shm, np.float64)
-    terms = np.frombuffer(term_shm, np.bool_)
-    truncs = np.frombuffer(trunc_shm, np.bool_)
-    k = stop - start
-    autoreset = [False] * k
-    batcher = _BlockInfos(k)
-    conn.send(("ok", None))
+class _Block:
+    """A contiguous block of envs ``start..stop-1`` and the commands a worker serves for it,
+    writing into the shared arrays; the parent steps its own block with the same code.
 
-    def step(actions: list | None) -> tuple:
+    Every command returns ``("ok", data)`` or ``("error", _error(...))``, the worker's replies.
+    """
+
+    def __init__(
+        self, w: int, start: int, views: tuple, progress: np.ndarray, autoreset_mode: AutoresetMode
+    ) -> None:
+        self.w, self.start = w, start
+        self.obs, self.acts, self.rewards, self.terms, self.truncs = views
+        self.progress, self.autoreset_mode = progress, autoreset_mode
+        self.envs: list[gym.Env] = []
+        self.autoreset: list[bool] = []
+
+    def make(self, env_fns: list) -> tuple:
+        """Makes the envs, one by one (the progress slot names the one being made)."""
+        try:
+            for j, fn in enumerate(env_fns):
+                self.progress[self.w] = self.start + j
+                self.envs.append(fn())
+        except BaseException as e:
+            return "error", _error(self.start + len(self.envs), e)
+        self.progress[self.w] = -1
+        self.autoreset = [False] * len(self.envs)
+        self.batcher = _BlockInfos(len(self.envs))
+        return "ok", None
+
+    def step(self, actions: list | None) -> tuple:
+        """Steps every env; ``actions`` is ``None`` when they are in the shared array."""
         infos: dict = {}
-        for j, env in enumerate(envs):
-            i = start + j
-            progress[w] = i
+        mode = self.autoreset_mode
+        for j, env in enumerate(self.envs):
+            i = self.start + j
+            self.progress[self.w] = i
             try:
-                if autoreset[j] and autoreset_mode == AutoresetMode.NEXT_STEP:
+                if self.autoreset[j] and mode == AutoresetMode.NEXT_STEP:
                     o, info = env.reset()
                     r, te, tr = 0.0, False, False
                 else:
-                    if autoreset[j] and autoreset_mode == AutoresetMode.DISABLED:
+                    if self.autoreset[j] and mode == AutoresetMode.DISABLED:
                         raise RuntimeError(
                             f"env {i}'s episode has ended and autoreset_mode is DISABLED: reset it "
                             "with reset(options={'reset_mask': mask}) before stepping it"
                         )
-                    a = acts[i].copy() if actions is None else actions[j]
+                    a = self.acts[i].copy() if actions is None else actions[j]
                     o, r, te, tr, info = env.step(a)
-                    if autoreset_mode == AutoresetMode.SAME_STEP and (te or tr):
-                        infos = batcher._add_info(infos, {"final_obs": o, "final_info": info}, j)
+                    if mode == AutoresetMode.SAME_STEP and (te or tr):
+                        final = {"final_obs": o, "final_info": info}
+                        infos = self.batcher._add_info(infos, final, j)
                         o, info = env.reset()
             except Exception as e:
                 return "error", _error(i, e)
-            _write(obs, i, o)
-            rewards[i], terms[i], truncs[i] = r, te, tr
-            autoreset[j] = bool(te or tr)
-            infos = batcher._add_info(infos, info, j)
-        progress[w] = -1
+            _write(self.obs, i, o)
+            self.rewards[i], self.terms[i], self.truncs[i] = r, te, tr
+            self.autoreset[j] = bool(te or tr)
+            infos = self.batcher._add_info(infos, info, j)
+        self.progress[self.w] = -1
         return "ok", infos
 
-    def reset(seeds: list, options: dict | None, mask: list | None) -> tuple:
+    def reset(self, seeds: list, options: dict | None, mask: list | None) -> tuple:
         infos: dict = {}
-        for j, env in enumerate(envs):
+        for j, env in enumerate(self.envs):
             if mask is not None and not mask[j]:
                 continue
-            i = start + j
-            progress[w] = i
+            i = self.start + j
+            self.progress[self.w] = i
             try:
                 o, info = env.reset(seed=seeds[j], options=options)
             except Exception as e:
                 return "error", _error(i, e)
-            _write(obs, i, o)
-            rewards[i], terms[i], truncs[i] = 0.0, False, False
-            autoreset[j] = False
-            infos = batcher._add_info(infos, info, j)
-        progress[w] = -1
+            _write(self.obs, i, o)
+            self.rewards[i], self.terms[i], self.truncs[i] = 0.0, False, False
+            self.autoreset[j] = False
+            infos = self.batcher._add_info(infos, info, j)
+        self.progress[self.w] = -1
         return "ok", infos
 
-    def call(name: str, args: tuple, kwargs: dict) -> tuple:
+    def call(self, name: str, args: tuple, kwargs: dict) -> tuple:
         out = []
-        for j, env in enumerate(envs):
-            progress[w] = start + j
+        for j, env in enumerate(self.envs):
+            self.progress[self.w] = self.start + j
             try:
                 f = env.get_wrapper_attr(name)
                 out.append(f(*args, **kwargs) if callable(f) else f)
             except Exception as e:
-                return "error", _error(start + j, e)
-        progress[w] = -1
+                return "error", _error(self.start + j, e)
+        self.progress[self.w] = -1
         return "ok", out
 
-    def set_attr(name: str, values: list) -> tuple:
-        for j, (env, value) in enumerate(zip(envs, values, strict=True)):
+    def set_attr(self, name: str, values: list) -> tuple:
+        for j, (env, value) in enumerate(zip(self.envs, values, strict=True)):
             try:
                 env.set_wrapper_attr(name, value)
             except Exception as e:
-                return "error", _error(start + j, e)
+                return "error", _error(self.start + j, e)
         return "ok", None
 
+    def close(self) -> None:
+        for env in self.envs:
+            try:
+                env.close()
+            except Exception:
+                pass
+        self.envs = []
+
+    def serve(self, cmd: str, data: Any) -> tuple:
+        """The reply to one of the parent's commands."""
+        if cmd == "step":
+            return self.step(data)
+        if cmd in ("reset", "call", "set_attr"):
+            return getattr(self, cmd)(*data)
+        return "error", _error(None, ValueError(f"unknown command {cmd!r}"))
+
+
+def _views(
+    n: int, spaces_: tuple, obs_shm: Any, act_shm: Any, rew_shm: Any, term_shm: Any, trunc_shm: Any
+) -> tuple:
+    """Numpy views of the shared arrays: observations, actions (or ``None``), rewards,
+    terminations, truncations."""
+    obs_space, act_space = spaces_
+    return (
+        read_from_shared_memory(obs_space, obs_shm, n),
+        None if act_shm is None else read_from_shared_memory(act_space, act_shm, n),
+        np.frombuffer(rew_shm, np.float64),
+        np.frombuffer(term_shm, np.bool_),
+        np.frombuffer(trunc_shm, np.bool_),
+    )
+
+
+def _worker(
+    w: int,
+    start: int,
+    env_fns: list,
+    conn: Any,
+    shms: tuple,
+    progress_shm: Any,
+    spaces_: tuple,
+    autoreset_mode: AutoresetMode,
+) -> None:
+    """One worker process: makes its block's envs, then serves the parent's commands."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _watch_parent()
+    n = len(shms[2])
+    block = _Block(
+        w, start, _views(n, spaces_, *shms), np.frombuffer(progress_shm, np.int64), autoreset_mode
+    )
+    made = block.make(env_fns)
+    conn.send(made)
+    if made[0] == "error":
+        conn.close()
+        return
     try:
         while True:
             try:
@@ -804,26 +894,12 @@ def _worker(
             except (EOFError, OSError):
                 break  # the parent is gone
             if cmd == "close":
-                for env in envs:
-                    try:
-                        env.close()
-                    except Exception:
-                        pass
-                envs = []
+                block.close()
                 conn.send(("ok", None))
                 break
             try:
-                if cmd == "step":
-                    reply = step(data)
-                elif cmd == "reset":
-                    reply = reset(*data)
-                elif cmd == "call":
-                    reply = call(*data)
-                elif cmd == "set_attr":
-                    reply = set_attr(*data)
-                else:
-                    reply = "error", _error(None, ValueError(f"unknown command {cmd!r}"))
-                progress[w] = -1
+                reply = block.serve(cmd, data)
+                block.progress[w] = -1
                 try:
                     conn.send(reply)
                 except (pickle.PicklingError, TypeError, AttributeError) as e:
@@ -833,14 +909,10 @@ def _worker(
             except (BrokenPipeError, ConnectionResetError):
                 break
             except Exception as e:
-                progress[w] = -1
+                block.progress[w] = -1
                 conn.send(("error", _error(None, e)))
     finally:
-        for env in envs:
-            try:
-                env.close()
-            except Exception:
-                pass
+        block.close()
         conn.close()
 
 
@@ -875,13 +947,15 @@ def make_batched(
     copy: bool = True,
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     timeout: float | None = None,
+    step_in_parent: bool = True,
     max_episode_steps: int | None = None,
     **env_kwargs: Any,
 ) -> BatchedVectorEnv:
     """A :class:`BatchedVectorEnv` of ``num_envs`` envs ``entry_point(**env_kwargs)``.
 
-    ``num_workers``, ``context``, ``copy``, ``autoreset_mode`` and ``timeout`` configure the vector
-    env (see :class:`BatchedVectorEnv`); every other keyword goes to each env.
+    ``num_workers``, ``context``, ``copy``, ``autoreset_mode``, ``timeout`` and
+    ``step_in_parent`` configure the vector env (see :class:`BatchedVectorEnv`); every other
+    keyword goes to each env.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
@@ -893,6 +967,7 @@ def make_batched(
         copy=copy,
         autoreset_mode=autoreset_mode,
         timeout=timeout,
+        step_in_parent=step_in_parent,
     )
 
 

@@ -17,14 +17,14 @@ from gymnasium.vector import AutoresetMode
 
 from spiral_envs.vector import BatchedVectorEnv, VectorWorkerError
 
-N = 3  # envs: two workers, blocks of 2 and 1
+N = 3  # envs: this process and one worker, blocks of 2 and 1
 
 
 def make_pair(env_id: str, celeba_dir, num_envs: int = N, **kwargs):
     kw = {**env_kwargs(env_id, celeba_dir), **kwargs}
     sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **kw)
     batched = gym.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", num_workers=2, **kw
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", num_workers=1, **kw
     )
     return sync, batched
 
@@ -69,7 +69,7 @@ def alive(pid: int) -> bool:
 def test_batched_equals_sync_over_an_episode_boundary(env_id, celeba_dir):
     sync, batched = make_pair(env_id, celeba_dir)
     try:
-        assert isinstance(batched, BatchedVectorEnv) and batched.num_workers == 2
+        assert isinstance(batched, BatchedVectorEnv) and batched.num_workers == 1
         assert batched.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
         assert batched.single_observation_space == sync.single_observation_space
         assert batched.observation_space == sync.observation_space
@@ -109,7 +109,7 @@ def test_other_autoreset_modes_equal_sync(mode, celeba_dir):
         env_id, num_envs=N, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode}, **kw
     )
     batched = gym.make_vec(
-        env_id, N, vectorization_mode="vector_entry_point", num_workers=2, autoreset_mode=mode, **kw
+        env_id, N, vectorization_mode="vector_entry_point", num_workers=1, autoreset_mode=mode, **kw
     )
     try:
         assert batched.metadata["autoreset_mode"] == mode
@@ -170,10 +170,17 @@ def test_seeding_reset_mask_render_and_attrs(celeba_dir):
         sync.close(), batched.close()
 
 
-def test_step_async_and_step_wait():
+@pytest.mark.parametrize("step_in_parent", [True, False])
+def test_step_async_and_step_wait(step_in_parent):
     env_id = "SpiralPaint-MNIST-v0"
     sync = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync")
-    batched = gym.make_vec(env_id, 4, vectorization_mode="vector_entry_point", num_workers=2)
+    batched = gym.make_vec(
+        env_id,
+        4,
+        vectorization_mode="vector_entry_point",
+        num_workers=2,
+        step_in_parent=step_in_parent,
+    )
     try:
         sync.reset(seed=1), batched.reset(seed=1)
         sync.action_space.seed(1)
@@ -193,39 +200,41 @@ def test_step_async_and_step_wait():
         sync.close(), batched.close()
 
 
-def test_an_env_that_raises_names_the_env_and_the_exception():
-    envs = gym.make_vec("SpiralPaint-MNIST-v0", 3, vectorization_mode="vector_entry_point")
+@pytest.mark.parametrize("bad", [0, 2])  # this process's block, a worker's
+def test_an_env_that_raises_names_the_env_and_the_exception(bad):
+    envs = gym.make_vec(
+        "SpiralPaint-MNIST-v0", 3, vectorization_mode="vector_entry_point", num_workers=1
+    )
     try:
         envs.reset(seed=0)
         a = np.zeros(envs.action_space.shape, np.int64)
-        a[2, 3] = 99  # size index out of range, env 2
-        with pytest.raises(ValueError, match=r"env 2 raised ValueError: .*'size' = 99") as info:
+        a[bad, 3] = 99  # size index out of range
+        with pytest.raises(ValueError, match=rf"env {bad} raised ValueError: .*'size' = 99") as e:
             envs.step(a)
-        assert info.value.env_index == 2
-        assert "Traceback" in str(info.value.__cause__)
+        assert e.value.env_index == bad
+        assert "Traceback" in str(e.value.__cause__)
         envs.reset(seed=0)  # the workers are still usable
         envs.step(np.zeros(envs.action_space.shape, np.int64))
     finally:
         envs.close()
 
 
-def test_an_env_that_fails_to_build_in_a_worker():
-    fns = [
-        lambda: gym.make("SpiralPaint-MNIST-v0"),
-        lambda: gym.make("SpiralPaint-MNIST-v0", grid=0),
-    ]
-    with pytest.raises(ValueError, match="env 1 raised ValueError: .*grid"):
-        BatchedVectorEnv(fns, num_workers=2)
+@pytest.mark.parametrize("bad", [1, 2])  # in this process's block (0-1), the worker's (2)
+def test_an_env_that_fails_to_build(bad):
+    fns = [lambda: gym.make("SpiralPaint-MNIST-v0")] * 3
+    fns[bad] = lambda: gym.make("SpiralPaint-MNIST-v0", grid=0)
+    with pytest.raises(ValueError, match=f"env {bad} raised ValueError: .*grid"):
+        BatchedVectorEnv(fns, num_workers=1)
 
 
 def test_a_killed_worker_gives_a_clear_error_quickly_and_close_reaps():
     envs = gym.make_vec(
-        "SpiralPaint-MNIST-v0", 4, vectorization_mode="vector_entry_point", num_workers=2
+        "SpiralPaint-MNIST-v0", 4, vectorization_mode="vector_entry_point", num_workers=1
     )
     envs.reset(seed=0)
-    pids = envs.worker_pids
-    assert len(pids) == 2 and all(alive(p) for p in pids)
-    os.kill(pids[1], signal.SIGKILL)
+    pids = envs.worker_pids  # this process steps envs 0-1, worker 1 envs 2-3
+    assert len(pids) == 1 and all(alive(p) for p in pids)
+    os.kill(pids[0], signal.SIGKILL)
     start = time.monotonic()
     with pytest.raises(VectorWorkerError, match=r"worker 1 .*envs 2-3.*SIGKILL") as info:
         envs.step(np.zeros(envs.action_space.shape, np.int64))
@@ -254,7 +263,8 @@ def test_make_vec_defaults_to_it_and_sync_async_remain():
     envs = gym.make_vec("SpiralPaint-MNIST-v0", 2)
     try:
         assert isinstance(envs, BatchedVectorEnv)
-        assert envs.num_workers == min(2, len(os.sched_getaffinity(0)))
+        # one block in this process, one worker per other core, no block left empty
+        assert envs.step_in_parent and envs.num_workers == min(len(os.sched_getaffinity(0)) - 1, 1)
     finally:
         envs.close()
     sync = gym.make_vec("SpiralPaint-MNIST-v0", 2, vectorization_mode="sync")
@@ -280,7 +290,7 @@ def test_a_killed_parent_leaves_no_orphans():
     )
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
     pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == 2
+    assert len(pids) == 1  # 2 envs: one in the parent, one in a worker
     deadline = time.monotonic() + 10
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
