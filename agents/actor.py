@@ -43,6 +43,9 @@ class Rollout(NamedTuple):
     noise: np.ndarray | None  # float32 (B, noise_dim): unconditional agents only
     final_l2: np.ndarray | None  # float32 (B,): info["l2"] at the last step, when known
     policy_version: int
+    # int64 (T, B, K): what a search would have played where it differs from what was played
+    # (DAgger's labels); ``None``: the played actions are the labels
+    labels: np.ndarray | None = None
 
     @property
     def frames(self) -> int:

@@ -253,6 +253,7 @@ def build_actor(
             move_candidates=pc.search_moves,
             lookahead=pc.search_lookahead,
             hidden_targets=pc.search_score == "target_l2",
+            rollin=pc.search_rollin,
             precision=cfg.precision,
         )
     return Actor(envs, policy, device, cfg.precision)

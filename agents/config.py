@@ -294,6 +294,14 @@ class ProgramConfig(_Validated):
         "Stage 'search': strokes tried after each move, to value it (0: a move is worth 0).",
         low=0,
     )
+    search_rollin: float = _f(
+        0.0,
+        "Stage 'search': the chance that an env plays the policy's own sample at a step "
+        "instead of the search's best, which is the label either way: the policy learns "
+        "the search's choices on canvases it reaches itself (DAgger).",
+        low=0.0,
+        high=1.0,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -308,6 +316,11 @@ class ProgramConfig(_Validated):
         if self.stage == "search" and not (self.search_policy + self.search_prior):
             raise ValueError(
                 "stage 'search' tries no candidates: set search_policy or search_prior"
+            )
+        if self.search_rollin and not self.search_policy:
+            raise ValueError(
+                f"search_rollin = {self.search_rollin} plays the policy's samples: set "
+                "search_policy to 1 or more, or search_rollin to 0"
             )
 
 

@@ -15,8 +15,8 @@ __all__ = ["LearnerState", "PolicyLearner", "evaluate_rollout", "lr_and_entropy"
 
 
 def evaluate_rollout(policy: PolicyNet, rollout: Rollout, device: torch.device, logits=False):
-    """The policy teacher-forced on a rollout's whole episodes (:meth:`PolicyNet.evaluate`);
-    with ``logits``, also each component's logits."""
+    """The policy teacher-forced on a rollout's whole episodes (:meth:`PolicyNet.evaluate`),
+    scoring its ``labels`` where it has them; with ``logits``, also each component's logits."""
     t = lambda x: as_tensor(x, device)  # noqa: E731
     return policy.evaluate(
         t(rollout.canvases[:-1]),
@@ -25,6 +25,7 @@ def evaluate_rollout(policy: PolicyNet, rollout: Rollout, device: torch.device, 
         t(rollout.actions),
         t(rollout.noise),
         return_logits=logits,
+        labels=t(rollout.labels),
     )
 
 

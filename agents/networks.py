@@ -676,13 +676,18 @@ class PolicyNet(nn.Module):
         actions: torch.Tensor,
         noise: torch.Tensor | None,
         return_logits: bool = False,
+        labels: torch.Tensor | None = None,
     ) -> PolicyOutput | tuple[PolicyOutput, list[torch.Tensor]]:
         """Whole episodes from the zero state, teacher-forced.
 
         Args:
             canvas: uint8 ``(T, B, H, W, C)``, the canvas observed before each action.
             target: uint8 ``(B, H, W, C)`` or ``None``.
-            step: ``(T, B)``. actions: int64 ``(T, B, K)``. noise: ``(B, noise_dim)`` or None.
+            step: ``(T, B)``. actions: int64 ``(T, B, K)``, as played (each step's input is the
+                one before). noise: ``(B, noise_dim)`` or None.
+            labels: int64 ``(T, B, K)``, the actions scored (log-probability, the autoregressive
+                head's inputs) where they differ from the played ones (DAgger); default
+                ``actions``.
 
         Returns:
             A :class:`PolicyOutput` with ``(T, B)`` fields (``actions`` is ``(T, B, K)``); with
@@ -700,10 +705,11 @@ class PolicyNet(nn.Module):
         feats, fmap = self.encode(flat(canvas), tgt, flat(step), flat(prev), flat(valid), nz)
         z, _ = self.core(feats.view(t, b, -1), self.initial_state(b, canvas.device))
         z = z.reshape(t * b, -1)
-        acts = actions.reshape(t * b, k)
+        scored = actions if labels is None else labels
+        acts = scored.reshape(t * b, k)
         pmap = self.pointer_map(flat(canvas), target, flat(prev), flat(valid))
         _, logits = self.head(z, actions=acts, fmap=fmap, target=tgt, pmap=pmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, acts)
         v = self.value(z)
-        out = PolicyOutput(actions, lp.view(t, b), ent.view(t, b), v.view(t, b))
+        out = PolicyOutput(scored, lp.view(t, b), ent.view(t, b), v.view(t, b))
         return (out, logits) if return_logits else out

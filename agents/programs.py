@@ -243,6 +243,9 @@ class SearchActor(Actor):
             (:class:`~agents.config.ProgramConfig`'s ``search_*`` fields).
         hidden_targets: On an unconditional env, score against the target each env drew but
             does not show (``scorer`` an L2): programs inferred for real images.
+        rollin: The chance that an env plays the policy's first sample at a step instead of
+            the best candidate (DAgger's roll-in). The rollout's ``labels`` are then the best
+            candidates and its ``actions`` what was played.
     """
 
     def __init__(
@@ -257,9 +260,14 @@ class SearchActor(Actor):
         move_candidates: int,
         lookahead: int,
         hidden_targets: bool = False,
+        rollin: float = 0.0,
         precision: str = "fp32",
     ) -> None:
         super().__init__(envs, policy, device, precision)
+        if rollin and not policy_candidates:
+            raise ValueError(f"rollin = {rollin} plays the policy's samples: policy_candidates 0")
+        self.rng, self.rollin = rng, rollin
+        self.labels: list[np.ndarray] = []
         self.subs, self.scorer = _sub_envs(envs), scorer
         self.spec: ActionSpec = self.subs[0].action_spec
         self.prior = StrokePrior(self.spec, rng)
@@ -270,6 +278,15 @@ class SearchActor(Actor):
             lookahead,
         )
         self.hidden_targets = hidden_targets
+
+    def collect(
+        self, seeds: Sequence[int] | None = None, greedy: bool = False, max_steps: int = 10_000
+    ) -> Rollout:
+        """Whole episodes, as :meth:`Actor.collect`; with ``rollin``, the search's choices as the
+        rollout's ``labels``."""
+        self.labels = []
+        rollout = super().collect(seeds, greedy, max_steps)
+        return rollout._replace(labels=np.stack(self.labels)) if self.rollin else rollout
 
     def decide(
         self,
@@ -292,8 +309,13 @@ class SearchActor(Actor):
         scored_against = obs.get("target")
         if scored_against is None and self.hidden_targets:  # the real images the envs drew
             scored_against = np.stack([s.target for s in self.subs])
-        chosen = torch.as_tensor(self._choose(obs["canvas"], scored_against, proposals))
-        chosen = chosen.to(self.device)
+        best = self._choose(obs["canvas"], scored_against, proposals)
+        played = best
+        if self.rollin:
+            self.labels.append(best)
+            own = self.rng.random(len(best)) < self.rollin
+            played = np.where(own[:, None], proposals[:, 0], best)
+        chosen = torch.as_tensor(played).to(self.device)
         _, logits = pol.head(ctx.z, actions=chosen, fmap=ctx.fmap, target=ctx.target, pmap=ctx.pmap)
         lp, ent, _ = masked_log_prob_entropy(self.spec, logits, chosen)
         return PolicyOutput(chosen, lp, ent, pol.value(ctx.z)), state

@@ -300,8 +300,9 @@ def join_rollouts(parts: list[Rollout]) -> Rollout:
         arrays = [getattr(p, name) for p in parts]
         return None if arrays[0] is None else np.concatenate(arrays, axis)
 
-    time_major = ("canvases", "steps", "actions", "log_prob", "values")
-    fields = {f: cat(f, 1 if f in time_major else 0) for f in Rollout._fields[:-1]}
+    time_major = ("canvases", "steps", "actions", "log_prob", "values", "labels")
+    names = [f for f in Rollout._fields if f != "policy_version"]
+    fields = {f: cat(f, 1 if f in time_major else 0) for f in names}
     return Rollout(**fields, policy_version=min(p.policy_version for p in parts))
 
 

@@ -234,6 +234,35 @@ def test_a_search_episode_is_no_worse_than_the_blank_canvas_and_is_seeded():
     assert (a.final_l2 < blank).any()
 
 
+def test_a_search_rolled_in_by_the_policy_labels_its_steps_with_the_search_s_best():
+    torch.manual_seed(0)
+    policy = _paint_policy()
+    envs = make_envs(PAINT, 4, PAINT_KW)
+    try:
+        args = (envs, policy, L2Discriminator(), np.random.default_rng(5), "cpu", 2, 6, 2, 2)
+        assert SearchActor(*args).collect([10, 11, 12, 13]).labels is None
+        actor = SearchActor(*args, rollin=1.0)  # every step the policy's own sample
+        r = actor.collect([10, 11, 12, 13])
+    finally:
+        envs.close()
+    assert r.labels.shape == r.actions.shape
+    assert (r.labels != r.actions).any(axis=-1).mean() > 0.25  # the search disagrees, often
+    # the labels are scored, the played actions fed back: step 0 sees no earlier action
+    t = lambda x: as_tensor(x, "cpu")  # noqa: E731
+    inputs = (t(r.canvases[:-1]), t(r.targets), t(r.steps))
+    mixed = policy.evaluate(*inputs, t(r.actions), None, labels=t(r.labels))
+    on_labels = policy.evaluate(*inputs, t(r.labels), None)
+    on_played = policy.evaluate(*inputs, t(r.actions), None)
+    assert torch.equal(mixed.actions, t(r.labels))
+    assert torch.allclose(mixed.log_prob[0], on_labels.log_prob[0], atol=1e-6)
+    assert not torch.allclose(mixed.log_prob[1:], on_labels.log_prob[1:], atol=1e-4)
+    assert not torch.allclose(mixed.log_prob, on_played.log_prob, atol=1e-4)
+    with pytest.raises(ValueError, match="search_rollin = 0.5 plays the policy's samples"):
+        TrainConfig.from_dict(
+            {"total_steps": 1, "stage": "search", "search_rollin": 0.5, "search_policy": 0}
+        )
+
+
 # --- kickstarting -----------------------------------------------------------------------
 def test_the_kl_weight_decays_linearly_and_the_kl_to_itself_is_zero():
     torch.manual_seed(0)
