@@ -312,8 +312,18 @@ def build_learner(cfg: TrainConfig, policy: PolicyNet, device: torch.device):
     return PolicyLearner(policy, cfg.learner, device, cfg.precision, cfg.off_policy, kickstart)
 
 
-def load_init(cfg: TrainConfig, policy: PolicyNet, device: torch.device) -> None:
-    """Loads ``cfg.programs.init_from``'s policy weights into ``policy`` (an earlier stage's).
+def load_init(
+    cfg: TrainConfig,
+    policy: PolicyNet,
+    device: torch.device,
+    disc: DiscriminatorLearner | None = None,
+) -> str:
+    """Loads ``cfg.programs.init_from``'s policy weights into ``policy`` (an earlier stage's),
+    and with ``cfg.programs.init_critic`` its critic's weights into ``disc`` where both have a
+    critic of the same kind (the optimizer, replay and schedule start afresh).
+
+    Returns:
+        What was carried over, one line for the log.
 
     Raises:
         ValueError: the checkpoint's network or env differs from this run's.
@@ -331,6 +341,16 @@ def load_init(cfg: TrainConfig, policy: PolicyNet, device: torch.device) -> None
     policy.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in ck["learner"]["policy"].items()}
     )
+    if disc is None or not cfg.programs.init_critic:
+        return f"init_from {path}: the policy"
+    kind = ("disc", "disc_complement", "disc_channels")
+    same = all(getattr(theirs.critic, k) == getattr(cfg.critic, k) for k in kind)
+    if not (ck.get("discriminator") and same):
+        return f"init_from {path}: the policy (no critic of this kind there: it starts untrained)"
+    state = disc.state_dict()
+    state["critic"] = ck["discriminator"]["critic"]
+    disc.load_state_dict(state)
+    return f"init_from {path}: the policy and the critic"
 
 
 class LoadedPolicy(NamedTuple):

@@ -260,6 +260,11 @@ class ProgramConfig(_Validated):
     init_from: str = _f(
         "", "A checkpoint whose policy weights the run starts from (an earlier stage's)."
     )
+    init_critic: bool = _f(
+        True,
+        "With init_from and the discriminator reward: start the critic from init_from's too, "
+        "where it has one of the same kind (trained during that stage on its canvases).",
+    )
     kl_coef: float = _f(
         0.0,
         "Stage 'rl': weight at the start of KL(init_from's policy || policy) on the batch's "

@@ -318,7 +318,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 raise FileNotFoundError(f"resume: no checkpoint at {ckpt} to continue")
             clock = restore_run(ckpt, learner, disc, rng, device, cfg.programs.stage)
         elif cfg.programs.init_from:  # an earlier stage's policy
-            load_init(cfg, policy, device)
+            carried = load_init(cfg, policy, device, disc)
+            if cfg.progress:
+                print(f"spiral-train: {carried}", file=sys.stderr)
         source = build_rollouts(cfg, policy, rng, device, learner.version, disc)
         stack.callback(source.close)
         eval_envs, constant = None, None

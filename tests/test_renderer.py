@@ -291,7 +291,7 @@ def _stage_cfg(tmp_path, name, **kw):
         dict(
             env_id=PAINT,
             env_kwargs=PAINT_KW,
-            reward="l2",
+            reward=kw.pop("reward", "l2"),
             reward_mode="per_step",
             num_envs=4,
             total_steps=48,
@@ -328,6 +328,33 @@ def test_each_stage_trains_and_its_checkpoint_starts_rl_with_a_teacher(tmp_path,
     assert all(torch.equal(v, saved[k]) for k, v in policy.state_dict().items())
     m2 = train(rl)
     assert m2["frames"] == 48 and "losses/kl_teacher" in m2 and m2["charts/kl_coef"] < 0.5
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_rl_after_a_stage_starts_from_its_critic_unless_told_not_to(tmp_path, carry):
+    disc = dict(reward="discriminator", disc_channels=4)
+    train(_stage_cfg(tmp_path, "s", stage="search", search_policy=2, search_prior=4, **disc))
+    ckpt = str(tmp_path / "s" / "checkpoint.pt")
+    rl = _stage_cfg(tmp_path, "rl", init_from=ckpt, init_critic=carry, **disc)
+    info = probe_env(PAINT, PAINT_KW)
+    from agents.build import build_discriminator, load_init
+
+    learner = build_discriminator(rl, info, torch.device("cpu"))
+    fresh = {k: v.clone() for k, v in learner.critic.state_dict().items()}
+    line = load_init(
+        rl, build_policy(rl.net, info, torch.device("cpu")), torch.device("cpu"), learner
+    )
+    saved = torch.load(ckpt, weights_only=True)["discriminator"]["critic"]
+    now = learner.critic.state_dict()
+    assert all(torch.equal(now[k], (saved if carry else fresh)[k]) for k in now)
+    assert ("critic" in line) == carry
+    # a critic of another size is not carried, and the line says so
+    other = _stage_cfg(tmp_path, "rl2", init_from=ckpt, reward="discriminator", disc_channels=8)
+    learner = build_discriminator(other, info, torch.device("cpu"))
+    line = load_init(
+        other, build_policy(other.net, info, torch.device("cpu")), torch.device("cpu"), learner
+    )
+    assert "starts untrained" in line
 
 
 def test_init_from_a_checkpoint_of_another_network_says_what_differs(tmp_path):
