@@ -112,14 +112,33 @@ def evaluate_policy(
     if search is not None:
         actor = search_actor(envs, policy, device, search, seed, precision)
     b = envs.num_envs
-    rollouts, programs = [], []
+    rollouts, programs, targets = [], [], []
     for i in range(int(math.ceil(episodes / b))):
         rollouts.append(actor.collect(seeds=[seed + i * b + j for j in range(b)], greedy=greedy))
-        try:
-            programs.extend(envs.get_attr("program"))
-        except AttributeError:
-            programs.extend([None] * b)
-    return image_metrics(rollouts, episodes, constant), rollouts, programs[:episodes]
+        programs.extend(_attr(envs, "program"))
+        targets.extend(_attr(envs, "target_program"))
+    metrics = image_metrics(rollouts, episodes, constant)
+    metrics.update(scene_recovery(programs[:episodes], targets[:episodes]))
+    return metrics, rollouts, programs[:episodes]
+
+
+def _attr(envs: gym.vector.VectorEnv, name: str) -> list:
+    """Each env's attribute ``name``, or ``None`` each where the envs have none."""
+    try:
+        return list(envs.get_attr(name))
+    except AttributeError:
+        return [None] * envs.num_envs
+
+
+def scene_recovery(programs: list, targets: list) -> dict[str, float]:
+    """Mean scene-recovery scores (:func:`spiral_envs.scene.score_scene`) of the episodes'
+    programs against their targets' hidden programs; empty where the envs are not scenes."""
+    if not targets or targets[0] is None or programs[0] is None:
+        return {}
+    from spiral_envs.scene.scoring import mean_scores, score_scene  # scene envs only
+
+    means = mean_scores(score_scene(p, t) for p, t in zip(programs, targets, strict=True))
+    return {k: v for k, v in means.items() if v is not None}
 
 
 class AgentPolicy:
@@ -336,6 +355,12 @@ def describe(m: dict) -> str:
         shown = (
             f"digit Frechet distance {m['sample_fd']:.4g} to the test digits, predicted classes "
             f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
+        )
+    if "type_accuracy" in m:
+        shown += (
+            f"; scene recovery: type {m['type_accuracy']:.3f}, size {m['size_accuracy']:.3f}, "
+            f"exact colour {m['color_accuracy']:.3f}, exact cell {m['position_accuracy']:.3f}, "
+            f"count error {m['count_error']:.2f}"
         )
     if m.get("search"):
         shown += f"; the policy with a search a step: {m['search']} candidates"

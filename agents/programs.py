@@ -5,9 +5,10 @@ the renderer can try many strokes a step for the price of one network forward. T
 turn that into training data for the maximum-likelihood learner (:mod:`agents.imitation`); each is
 a rollout source or an actor of the trainer's loop, chosen by ``TrainConfig.programs.stage``:
 
-* ``sleep``: :class:`PriorActor` plays programs drawn from :class:`StrokePrior`, a prior over the
-  paint env's own actions, and :class:`OwnTargets` pairs each with its own rendering as the target
-  (wake-sleep; PLAD, Jones et al. 2022).
+* ``sleep``: :class:`PriorActor` plays programs drawn from a prior over the env's own actions
+  (:class:`StrokePrior` for paint envs, :class:`ScenePrior` for scene envs), and
+  :class:`OwnTargets` pairs each with its own rendering as the target (wake-sleep; PLAD, Jones
+  et al. 2022).
 * ``wake``: the policy infers programs for real training targets (the A2C actor), and
   :class:`OwnTargets` pairs them with their renderings: exact however poor the inference.
 * ``search``: :class:`SearchActor`, at each step, tries candidate actions (samples of the policy,
@@ -30,7 +31,7 @@ from agents.networks import PolicyNet, PolicyOutput, as_tensor, masked_log_prob_
 from spiral_envs.actions import ActionSpec
 from spiral_envs.protocols import Discriminator
 
-__all__ = ["OwnTargets", "PriorActor", "SearchActor", "StrokePrior", "own_targets"]
+__all__ = ["OwnTargets", "PriorActor", "ScenePrior", "SearchActor", "StrokePrior", "own_targets"]
 
 
 def own_targets(rollout: Rollout) -> Rollout:
@@ -154,6 +155,38 @@ class StrokePrior:
         return out
 
 
+class ScenePrior:
+    """A prior over a scene env's actions: ``n ~ U{1..T}`` objects, then skips.
+
+    Each placed object's type, cell, size and colour are uniform over the env's levels: the
+    env's own action space, not the scene generator (whose hidden programs the agent never
+    sees). Objects may overlap, hiding some of their parameters, as the agent's own can.
+
+    Args:
+        spec: The env's action description (``flag``, ``type``, ``position``, ``size``, ``red``,
+            ``green``, ``blue``).
+        rng: Where the draws come from.
+    """
+
+    NAMES = ("flag", "type", "position", "size", "red", "green", "blue")
+
+    def __init__(self, spec: ActionSpec, rng: np.random.Generator) -> None:
+        for name in self.NAMES:
+            if name not in spec:
+                raise ValueError(f"ScenePrior needs a scene env's actions; {name!r} is missing")
+        self.spec, self.rng = spec, rng
+
+    def programs(self, b: int, steps: int, pen: np.ndarray | None = None) -> np.ndarray:
+        """int64 ``(steps, B, K)``: one whole program per env (``pen`` is ignored)."""
+        out = np.zeros((steps, b, len(self.spec)), np.int64)
+        for c in self.spec.components:
+            if c.name != "flag":
+                out[..., self.spec.index(c.name)] = self.rng.integers(c.size, size=(steps, b))
+        lengths = self.rng.integers(1, steps + 1, size=b)
+        out[..., self.spec.index("flag")] = np.arange(steps)[:, None] < lengths[None]
+        return out
+
+
 def pen_cells(envs, spec: ActionSpec) -> np.ndarray:
     """int64 ``(B,)``: the grid cell nearest each env's pen."""
     points = spec["end"].values
@@ -179,17 +212,24 @@ def _sub_envs(envs) -> list:
 
 
 class PriorActor:
-    """Plays programs of a :class:`StrokePrior` in a vector env of paint envs (``sleep``).
+    """Plays programs of the env's prior (:class:`StrokePrior`, :class:`ScenePrior`) in a sync
+    vector env (``sleep``).
 
     The rollouts carry the env's targets; wrap the source in :class:`OwnTargets` to pair each
     program with its own rendering. ``log_prob`` and ``values`` are zeros (no policy acted).
     """
 
     def __init__(self, envs, rng: np.random.Generator, **prior_kwargs) -> None:
-        self.subs = _sub_envs(envs)
+        if not hasattr(envs, "envs"):
+            raise ValueError("the sleep stage needs the envs in this process: vector_mode 'sync'")
         self.envs, self.version = envs, 0
+        self.subs = [e.unwrapped for e in envs.envs]
         self.spec: ActionSpec = self.subs[0].action_spec
-        self.prior = StrokePrior(self.spec, rng, **prior_kwargs)
+        if "type" in self.spec:  # a scene env: objects, no pen
+            self.prior = ScenePrior(self.spec, rng, **prior_kwargs)
+        else:
+            self.subs = _sub_envs(envs)
+            self.prior = StrokePrior(self.spec, rng, **prior_kwargs)
 
     def set_weights(self, state_dict: dict | None, version: int) -> None:
         self.version = version
@@ -198,7 +238,8 @@ class PriorActor:
         obs, _ = self.envs.reset(seed=None if seeds is None else list(seeds))
         b = len(obs["canvas"])
         steps = self.subs[0].episode_length
-        program = self.prior.programs(b, steps, pen_cells(self.envs, self.spec))
+        pen = None if isinstance(self.prior, ScenePrior) else pen_cells(self.envs, self.spec)
+        program = self.prior.programs(b, steps, pen)
         canvases, step_obs = [obs["canvas"]], []
         for t in range(steps):
             step_obs.append(np.asarray(obs["step"]).reshape(b).astype(np.int64))

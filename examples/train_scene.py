@@ -35,19 +35,21 @@ from agents.build import load_policy, make_envs
 from agents.config import TrainConfig
 from agents.train import train
 from spiral_envs.scene import render_scene, score_scene
-from spiral_envs.scene.scoring import SCORE_KEYS
+from spiral_envs.scene.scoring import SCORE_KEYS, mean_scores
 
 ENV = "SpiralMuJoCo-Scene-Cond-v0"
 KEYS = (*SCORE_KEYS, "l2")
 
 
-def agent_scores(checkpoint: Path, episodes: int, seed: int, num_envs: int = 16):
+def agent_scores(
+    checkpoint: Path, episodes: int, seed: int, num_envs: int = 16, greedy: bool = False
+):
     """Mean recovery scores of a trained policy, and its (target, scene) program pairs."""
     envs = make_envs(ENV, num_envs, {})
     actor = Actor(envs, load_policy(checkpoint).policy, "cpu")
     rows, pairs = [], []
     for i in range(0, episodes, num_envs):
-        rollout = actor.collect(seeds=[seed + i + j for j in range(num_envs)])
+        rollout = actor.collect(seeds=[seed + i + j for j in range(num_envs)], greedy=greedy)
         for prog, target, l2 in zip(
             envs.get_attr("program"), envs.get_attr("target_program"), rollout.final_l2
         ):
@@ -73,15 +75,6 @@ def baseline_scores(episodes: int, seed: int, empty: bool = False):
         rows.append({k: info[k] for k in KEYS})
     env.close()
     return mean_scores(rows)
-
-
-def mean_scores(rows: list[dict]) -> dict:
-    """Means over episodes; ``position_error`` only over episodes that matched some object."""
-    out = {}
-    for k in KEYS:
-        values = np.array([r[k] for r in rows], dtype=np.float64)
-        out[k] = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else None
-    return out
 
 
 def _fmt(x: float | None) -> str:
@@ -128,8 +121,44 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="cost of each placed object, so a placement that changes nothing is not free",
     )
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="train by a recipe instead (a shipped name such as 'scenes', or a JSON file; "
+        "--minutes, --reward and the reward options are then the recipe's), and score its "
+        "last stage's policy",
+    )
+    p.add_argument(
+        "--greedy",
+        action="store_true",
+        help="score the policy's most likely actions instead of its samples",
+    )
     a = p.parse_args(argv)
     out = Path(a.out)
+    if a.recipe:
+        checkpoint, summary = train_recipe(a, out)
+    else:
+        checkpoint, summary = train_one(a, out)
+    report(a, out, checkpoint, summary)
+    return 0
+
+
+def train_recipe(a: argparse.Namespace, out: Path) -> tuple[Path, dict]:
+    """Runs the recipe's stages (``spiral-recipe``); its last stage's checkpoint and totals."""
+    from agents.recipe import load_recipe, run_recipe
+
+    recipe = load_recipe(a.recipe)
+    if recipe.get("common", {}).get("env_id") != ENV:
+        raise SystemExit(f"train_scene.py: recipe {a.recipe!r} is not for {ENV}")
+    print(f"training on {ENV} by the recipe {a.recipe!r} -> {out}")
+    rep = run_recipe(recipe, out, overrides={"seed": a.seed}, episodes=a.episodes)
+    last = Path(rep["stages"][-1]["config"]["out_dir"]) / "checkpoint.pt"
+    frames = sum(r["frames"] for r in rep["stages"])
+    return last, {"frames": frames, "wall_s": rep["minutes"] * 60, "recipe": a.recipe}
+
+
+def train_one(a: argparse.Namespace, out: Path) -> tuple[Path, dict]:
+    """One A2C run of ``--minutes``; its checkpoint and summary."""
     cfg = TrainConfig.from_dict(
         dict(
             env_id=ENV,
@@ -151,19 +180,24 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"training on {ENV} ({a.reward} reward, {a.reward_mode}) for {a.minutes:g} min -> {out}")
-    summary = train(cfg)
+    return out / "checkpoint.pt", train(cfg)
+
+
+def report(a: argparse.Namespace, out: Path, checkpoint: Path, summary: dict) -> None:
+    """Scores ``checkpoint`` and the baselines on held-out scenes; writes the JSON and picture."""
     held_out = 10**6  # training resets use other seeds
-    trained, pairs = agent_scores(out / "checkpoint.pt", a.episodes, held_out)
+    trained, pairs = agent_scores(checkpoint, a.episodes, held_out, greedy=a.greedy)
     chance = baseline_scores(a.episodes, held_out)
     empty = baseline_scores(a.episodes, held_out, empty=True)
     result = {
         "env": ENV,
         "frames": summary["frames"],
-        "minutes": a.minutes,
+        "minutes": summary["wall_s"] / 60,
         "episodes": a.episodes,
-        "settings": {
-            k: getattr(a, k) for k in ("reward", "reward_mode", "l2_weight", "place_penalty")
-        },
+        "greedy": a.greedy,
+        "settings": {"recipe": a.recipe}
+        if a.recipe
+        else {k: getattr(a, k) for k in ("reward", "reward_mode", "l2_weight", "place_penalty")},
         "agent": trained,
         "random": chance,
         "empty": empty,
@@ -188,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Image.fromarray(np.concatenate(tiles[:-1], 1)).save(out / "reconstructions.png")
     print(f"pictures: {out}/reconstructions.png")
-    return 0
 
 
 if __name__ == "__main__":

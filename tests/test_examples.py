@@ -111,6 +111,44 @@ def test_greedy_search_script_and_its_bad_input(tmp_path):
     assert "must be a conditional paint id" in bad.stderr
 
 
+def test_train_scene_example_runs_a_recipe_and_scores_its_last_stage(tmp_path):
+    """Sleep on the scene env's own random objects, then A2C from it; scored greedily."""
+    import json
+
+    recipe = {
+        "common": {
+            "env_id": "SpiralMuJoCo-Scene-Cond-v0",
+            "reward": "similarity",
+            "num_envs": 4,
+            "channels": 8,
+            "res_blocks": 1,
+            "hidden": 32,
+            "lstm": 32,
+            "glimpse": True,
+            "eval_every": 0,
+            "sample_every": 0,
+        },
+        "stages": [
+            {"name": "sleep", "minutes": 0.01, "stage": "sleep"},
+            {"name": "rl", "minutes": 0.01, "kl_coef": 0.1},
+        ],
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(recipe))
+    out = tmp_path / "scene"
+    args = ("--recipe", path, "--episodes", 4, "--num_envs", 4, "--greedy", "--out", out)
+    result = run_script("examples/train_scene.py", *args)
+    assert "held-out scene recovery" in result.stdout
+    scores = json.loads((out / "recovery.json").read_text())
+    assert scores["greedy"] and scores["settings"] == {"recipe": str(path)}
+    assert (out / "sleep" / "checkpoint.pt").exists() and (out / "rl" / "checkpoint.pt").exists()
+    assert 0.0 <= scores["agent"]["type_accuracy"] <= 1.0
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({**recipe, "common": {"env_id": "SpiralPaint-MNIST-Cond-v0"}}))
+    bad = run_script("examples/train_scene.py", "--recipe", other, "--out", out, returncode=1)
+    assert "is not for SpiralMuJoCo-Scene-Cond-v0" in bad.stderr
+
+
 def test_train_scene_example_smoke(tmp_path):
     """The trainer drives the scene env end to end and scores recovery against chance."""
     import json

@@ -18,7 +18,13 @@ from agents.build import build_policy, make_envs, probe_env  # noqa: E402
 from agents.config import NetConfig, TrainConfig  # noqa: E402
 from agents.imitation import ImitationLearner, Kickstart, kl_to_teacher  # noqa: E402
 from agents.networks import PolicyNet, as_tensor  # noqa: E402
-from agents.programs import PriorActor, SearchActor, StrokePrior, own_targets  # noqa: E402
+from agents.programs import (  # noqa: E402
+    PriorActor,
+    ScenePrior,
+    SearchActor,
+    StrokePrior,
+    own_targets,
+)
 from agents.train import train  # noqa: E402
 from spiral_envs.rewards import L2Discriminator, l2_distance  # noqa: E402
 
@@ -283,6 +289,33 @@ def test_the_kl_weight_decays_linearly_and_the_kl_to_itself_is_zero():
 def test_kl_without_a_teacher_checkpoint_is_refused():
     with pytest.raises(ValueError, match="init_from"):
         TrainConfig.from_dict({"total_steps": 1, "kl_coef": 0.1})
+
+
+def test_scene_prior_places_one_to_all_objects_then_skips():
+    from spiral_envs.scene.program import scene_action_spec
+
+    spec = scene_action_spec()
+    prog = ScenePrior(spec, np.random.default_rng(0)).programs(500, 5)
+    flags = prog[..., spec.index("flag")]
+    n = flags.sum(0)
+    assert n.min() == 1 and n.max() == 5 and len(set(n.tolist())) == 5
+    # objects first, skips after: the flags never go from 0 back to 1
+    assert (np.diff(flags, axis=0) <= 0).all()
+    assert (prog >= 0).all() and (prog < spec.nvec).all()
+    with pytest.raises(ValueError, match="scene env's actions"):
+        ScenePrior(
+            make_envs(PAINT, 1, PAINT_KW).envs[0].unwrapped.action_spec, np.random.default_rng(0)
+        )
+
+
+def test_the_sleep_stage_on_scenes_pairs_random_objects_with_their_renderings():
+    envs = make_envs("SpiralMuJoCo-Scene-Cond-v0", 2, {})
+    rollout = own_targets(PriorActor(envs, np.random.default_rng(1)).collect([0, 1]))
+    placed = [len(p) for p in envs.get_attr("program")]
+    envs.close()
+    spec_flags = rollout.actions[..., 0]
+    assert placed == spec_flags.sum(0).tolist()
+    assert np.array_equal(rollout.targets, rollout.canvases[-1])
 
 
 # --- stages chained through checkpoints -----------------------------------------------------

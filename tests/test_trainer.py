@@ -282,7 +282,8 @@ def test_spiral_eval_on_a_scene_checkpoint_writes_the_scene_programs(tmp_path, c
     )
     ev = tmp_path / "ev"
     assert eval_main([str(run / "checkpoint.pt"), "--episodes", "3", "--out", str(ev)]) == 0
-    assert "blank canvas: l2=" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "blank canvas: l2=" in printed and "scene recovery: type" in printed
     progs = json.loads((ev / "programs.json").read_text())["programs"]
     assert len(progs) == 3
     # the scene's own program (objects), not the actions decoded as strokes
@@ -290,3 +291,6 @@ def test_spiral_eval_on_a_scene_checkpoint_writes_the_scene_programs(tmp_path, c
     assert not (ev / "programs").exists()  # no SVG for scenes
     m = json.loads((ev / "metrics.json").read_text())
     assert 0 <= m["l2"] <= m["blank_l2"] * 10
+    # the exact recovery scores against the scenes' hidden programs, counted from the programs
+    assert 0 <= m["type_accuracy"] <= 1 and m["num_target_objects"] >= 1
+    assert m["num_objects"] == pytest.approx(np.mean([len(p["objects"]) for p in progs]))

@@ -17,7 +17,14 @@ import numpy as np
 from spiral_envs.rewards import l2_distance
 from spiral_envs.scene.program import COLOR_LEVELS, GRID, SceneObject, SceneProgram, as_objects
 
-__all__ = ["SCORE_KEYS", "linear_assignment", "match_objects", "pixel_l2", "score_scene"]
+__all__ = [
+    "SCORE_KEYS",
+    "linear_assignment",
+    "match_objects",
+    "mean_scores",
+    "pixel_l2",
+    "score_scene",
+]
 
 #: Keys of :func:`score_scene`'s result, as they appear in the env's final ``info``.
 SCORE_KEYS = (
@@ -141,6 +148,18 @@ def score_scene(
     out["num_objects"] = len(p)
     out["num_target_objects"] = len(t)
     return {k: out[k] for k in SCORE_KEYS}
+
+
+def mean_scores(rows: Iterable[dict]) -> dict[str, float | None]:
+    """The mean of each key over episodes' :func:`score_scene` rows (or any rows with the same
+    keys), skipping NaNs: ``position_error`` and ``color_error`` average over the episodes
+    that matched some object; ``None`` where no episode has a value."""
+    rows = list(rows)
+    out: dict[str, float | None] = {}
+    for k in rows[0] if rows else ():
+        v = np.array([r[k] for r in rows], np.float64)
+        out[k] = float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else None
+    return out
 
 
 def pixel_l2(canvas: np.ndarray, target: np.ndarray) -> float:
