@@ -345,6 +345,9 @@ def load_init(
         return f"init_from {path}: the policy"
     kind = ("disc", "disc_complement", "disc_channels")
     same = all(getattr(theirs.critic, k) == getattr(cfg.critic, k) for k in kind)
+    if theirs.programs.stage in ("sleep", "wake"):  # its real images were its own renderings
+        stage = theirs.programs.stage
+        return f"init_from {path}: the policy (a {stage} stage's critic is not carried)"
     if not (ck.get("discriminator") and same):
         return f"init_from {path}: the policy (no critic of this kind there: it starts untrained)"
     state = disc.state_dict()

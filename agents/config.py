@@ -263,7 +263,7 @@ class ProgramConfig(_Validated):
     init_critic: bool = _f(
         True,
         "With init_from and the discriminator reward: start the critic from init_from's too, "
-        "where it has one of the same kind (trained during that stage on its canvases).",
+        "where it has one of the same kind (a search or rl stage's, trained on its canvases).",
     )
     kl_coef: float = _f(
         0.0,

@@ -116,7 +116,8 @@ def evaluate_policy(
     for i in range(int(math.ceil(episodes / b))):
         rollouts.append(actor.collect(seeds=[seed + i * b + j for j in range(b)], greedy=greedy))
         programs.extend(_attr(envs, "program"))
-        targets.extend(_attr(envs, "target_program"))
+        if "target" in envs.single_observation_space.spaces:  # hidden targets score nothing
+            targets.extend(_attr(envs, "target_program"))
     metrics = image_metrics(rollouts, episodes, constant)
     metrics.update(scene_recovery(programs[:episodes], targets[:episodes]))
     return metrics, rollouts, programs[:episodes]
@@ -133,7 +134,7 @@ def _attr(envs: gym.vector.VectorEnv, name: str) -> list:
 def scene_recovery(programs: list, targets: list) -> dict[str, float]:
     """Mean scene-recovery scores (:func:`spiral_envs.scene.score_scene`) of the episodes'
     programs against their targets' hidden programs; empty where the envs are not scenes."""
-    if not targets or targets[0] is None or programs[0] is None:
+    if not targets or targets[0] is None or not programs or programs[0] is None:
         return {}
     from spiral_envs.scene.scoring import mean_scores, score_scene  # scene envs only
 

@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--recipe",
         default=None,
-        help="train by a recipe instead (a shipped name such as 'scenes', or a JSON file; "
-        "--minutes, --reward and the reward options are then the recipe's), and score its "
+        help="train by a recipe instead (a JSON file, or a shipped recipe's name; --minutes, "
+        "--num_envs, --reward and the reward options are then the recipe's), and score its "
         "last stage's policy",
     )
     p.add_argument(
@@ -151,7 +151,8 @@ def train_recipe(a: argparse.Namespace, out: Path) -> tuple[Path, dict]:
     if recipe.get("common", {}).get("env_id") != ENV:
         raise SystemExit(f"train_scene.py: recipe {a.recipe!r} is not for {ENV}")
     print(f"training on {ENV} by the recipe {a.recipe!r} -> {out}")
-    rep = run_recipe(recipe, out, overrides={"seed": a.seed}, episodes=a.episodes)
+    overrides = {"seed": a.seed, **({"threads": a.threads} if a.threads else {})}
+    rep = run_recipe(recipe, out, overrides=overrides, episodes=a.episodes)
     last = Path(rep["stages"][-1]["config"]["out_dir"]) / "checkpoint.pt"
     frames = sum(r["frames"] for r in rep["stages"])
     return last, {"frames": frames, "wall_s": rep["minutes"] * 60, "recipe": a.recipe}
@@ -186,7 +187,7 @@ def train_one(a: argparse.Namespace, out: Path) -> tuple[Path, dict]:
 def report(a: argparse.Namespace, out: Path, checkpoint: Path, summary: dict) -> None:
     """Scores ``checkpoint`` and the baselines on held-out scenes; writes the JSON and picture."""
     held_out = 10**6  # training resets use other seeds
-    trained, pairs = agent_scores(checkpoint, a.episodes, held_out, greedy=a.greedy)
+    trained, pairs = agent_scores(checkpoint, a.episodes, held_out, a.num_envs, a.greedy)
     chance = baseline_scores(a.episodes, held_out)
     empty = baseline_scores(a.episodes, held_out, empty=True)
     result = {
