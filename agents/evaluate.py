@@ -265,6 +265,8 @@ def evaluate_checkpoint(
     Returns:
         The metrics: ``l2``, ``psnr``, ``blank_l2``, ``constant_l2`` and ``normalised`` (when
         targets are known: :func:`image_metrics`), ``episodes``;
+        for conditional scene agents the recovery scores (:func:`scene_recovery`) and a
+        uniformly random agent's on the same scenes (``random_agent``);
         for unconditional MNIST agents the digit scores of :func:`agents.digits.digit_scores`
         (``sample_fd``, ``class_fractions``, ``min_class_fraction``).
     """
@@ -280,6 +282,8 @@ def evaluate_checkpoint(
         metrics, rollouts, programs = evaluate_policy(
             loaded.policy, envs, episodes, seed, dev, greedy, constant=constant, search=sizes
         )
+        if "type_accuracy" in metrics:  # a scene env: chance's recovery on the same scenes
+            metrics["random_agent"] = random_recovery(envs, episodes, seed)
     finally:
         envs.close()
     metrics = {
@@ -298,6 +302,19 @@ def evaluate_checkpoint(
         write_outputs(Path(out_dir), rollouts, programs, episodes, cfg.env_id, svg_count)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def random_recovery(envs: gym.vector.VectorEnv, episodes: int, seed: int) -> dict[str, float]:
+    """:func:`scene_recovery` of uniformly random actions on episodes ``seed + i``."""
+    envs.action_space.seed(seed)
+    b, programs, targets = envs.num_envs, [], []
+    for i in range(int(math.ceil(episodes / b))):
+        envs.reset(seed=[seed + i * b + j for j in range(b)])
+        for _ in range(envs.get_attr("episode_length")[0]):
+            envs.step(envs.action_space.sample())
+        programs.extend(envs.get_attr("program"))
+        targets.extend(envs.get_attr("target_program"))
+    return scene_recovery(programs[:episodes], targets[:episodes])
 
 
 def search_sizes(sizes: ProgramConfig) -> dict[str, int]:
@@ -363,6 +380,13 @@ def describe(m: dict) -> str:
             f"exact colour {m['color_accuracy']:.3f}, exact cell {m['position_accuracy']:.3f}, "
             f"count error {m['count_error']:.2f}"
         )
+        if "random_agent" in m:
+            r = m["random_agent"]
+            shown += (
+                f" (random agent: type {r['type_accuracy']:.3f}, size {r['size_accuracy']:.3f}, "
+                f"exact colour {r['color_accuracy']:.3f}, exact cell "
+                f"{r['position_accuracy']:.3f}, count error {r['count_error']:.2f})"
+            )
     if m.get("search"):
         shown += f"; the policy with a search a step: {m['search']} candidates"
     return shown

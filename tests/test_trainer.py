@@ -294,3 +294,6 @@ def test_spiral_eval_on_a_scene_checkpoint_writes_the_scene_programs(tmp_path, c
     # the exact recovery scores against the scenes' hidden programs, counted from the programs
     assert 0 <= m["type_accuracy"] <= 1 and m["num_target_objects"] >= 1
     assert m["num_objects"] == pytest.approx(np.mean([len(p["objects"]) for p in progs]))
+    # beside chance on the same scenes: the random agent places about half its 5 steps
+    assert 0 <= m["random_agent"]["type_accuracy"] <= 1
+    assert 0 < m["random_agent"]["num_objects"] <= 5 and "(random agent: type" in printed
