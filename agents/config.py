@@ -168,6 +168,11 @@ class NetConfig(_Validated):
     target_glimpse: bool = _f(
         False, "Let later sub-actions read the target's colour at the chosen cell (conditional)."
     )
+    spatial_first: bool = _f(
+        False,
+        "The head samples the spatial sub-actions right after the gate, the others after them "
+        "(a scene's cell before its type: with glimpse, the type reads what is at the cell).",
+    )
     pen_plane: bool = _f(True, "Add an input plane marking the pen position (paper: false).")
     pointer: bool = _f(
         False,

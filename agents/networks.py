@@ -32,6 +32,10 @@ Options of :class:`~agents.config.NetConfig` beyond the paper's network:
   local computation at full grid resolution, and the quadratic planes let a query peak anywhere
   (a control point near the chosen end), rather than something the 8x coarser encoder must learn
   to spell out through the LSTM (``docs/renderer.md`` measures it).
+* ``spatial_first`` samples the spatial sub-actions right after the gate and the others after
+  them (the actions and logits keep the env's order). The paint envs' order is already so; a
+  scene's object is then placed at a cell first, and its type, size and colour, read through the
+  glimpses, describe what is there.
 * ``target_glimpse`` (conditional agents) adds the target's mean colour in the chosen cell and in
   the 5x5 cells around it, at full precision: the encoder's map is 8x coarser than the grid, and
   a stroke's colour is best read where it lands.
@@ -295,6 +299,9 @@ class PolicyNet(nn.Module):
     ) -> None:
         super().__init__()
         self.spec, self.cfg, self.conditional = spec, cfg, conditional
+        spatial = [k for k, c in enumerate(spec.components) if c.spatial and k]
+        rest = [k for k in range(1, len(spec)) if k not in spatial]
+        self.order = [0, *spatial, *rest] if cfg.spatial_first else list(range(len(spec)))
         self.image_shape = tuple(image_shape)
         self.max_step = max(1, int(max_step))
         h, w, c = image_shape
@@ -530,15 +537,15 @@ class PolicyNet(nn.Module):
         timg: torch.Tensor | None = None,
         pmap: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        out, logits = [], []
-        last = len(self.heads) - 1
-        for k, (head, emb, mix) in enumerate(
-            zip(self.heads, self.action_embed, self.mixers, strict=True)
-        ):
+        out: list = [None] * len(self.heads)
+        logits: list = [None] * len(self.heads)
+        last = self.order[-1]
+        for k in self.order:
+            head, emb, mix = self.heads[k], self.action_embed[k], self.mixers[k]
             lg = head(z, fmap) if isinstance(head, SpatialHead) else head(z)
             if pmap is not None and str(k) in self.pointer_query:
                 lg = lg + self._pointer_scores(k, z, pmap)
-            logits.append(lg)
+            logits[k] = lg
             if actions is None:
                 if greedy:
                     a = lg.argmax(-1)
@@ -546,8 +553,8 @@ class PolicyNet(nn.Module):
                     a = sample_categorical(lg)
             else:
                 a = actions[:, k]
-            out.append(a)
-            if k < last:
+            out[k] = a
+            if k != last:
                 upd = mix(torch.cat([z, emb(a)], -1))
                 if str(k) in self.glimpses and fmap is not None:
                     upd = upd + self.glimpses[str(k)](self._glimpse(fmap, a, head.grid))

@@ -221,6 +221,32 @@ def test_policy_act_and_evaluate_agree(conditional, color, glimpse):  # glimpse:
     envs.close()
 
 
+@pytest.mark.parametrize("first", [False, True])
+def test_spatial_first_places_a_scene_object_before_its_type(first):
+    """With ``spatial_first`` the type's logits read the chosen cell (through the glimpse);
+    sampling and teacher forcing agree either way, and actions keep the env's order."""
+    from agents.build import make_envs
+
+    torch.manual_seed(0)
+    envs = make_envs("SpiralMuJoCo-Scene-Cond-v0", 2, {})
+    spec = envs.envs[0].unwrapped.action_spec
+    cfg = NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16, glimpse=True, spatial_first=first)
+    pol = PolicyNet(spec, (64, 64, 3), True, cfg, max_step=5)
+    assert pol.order == ([0, 2, 1, 3, 4, 5, 6] if first else list(range(7)))
+    r = Actor(envs, pol).collect(seeds=[0, 1])
+    tt = lambda x: None if x is None else torch.from_numpy(x)  # noqa: E731
+    out = pol.evaluate(tt(r.canvases[:-1]), tt(r.targets), tt(r.steps), tt(r.actions), None)
+    np.testing.assert_allclose(out.log_prob.detach().numpy(), r.log_prob, rtol=1e-4, atol=1e-5)
+    envs.close()
+    # the same state, two different cells: the type's logits differ only when the cell comes first
+    z = torch.randn(1, 16).repeat(2, 1)
+    fmap = torch.randn(1, 8, 8, 8).repeat(2, 1, 1, 1)
+    acts = torch.zeros(2, 7, dtype=torch.int64)
+    acts[:, 0], acts[1, 2] = 1, 255
+    _, logits = pol.head(z, acts, fmap=fmap)
+    assert torch.allclose(logits[1][0], logits[1][1]) != first
+
+
 # --- discriminator and replay -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kind,conditional,complement",
