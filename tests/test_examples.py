@@ -164,3 +164,18 @@ def test_train_scene_example_smoke(tmp_path):
         assert 0.0 <= scores[who]["type_accuracy"] <= 1.0
         assert scores[who]["l2"] > 0
     assert Image.open(out / "reconstructions.png").size[1] == 128
+
+
+def test_scene_confusion_counts_every_matched_object_of_the_shipped_scene_agent(tmp_path):
+    import json
+
+    out = tmp_path / "c.json"
+    args = ("agents/pretrained/scene_cond.pt", "--episodes", 4, "--num_envs", 2, "--greedy")
+    result = run_script("benchmarks/scene_confusion.py", *args, "--out", out)
+    assert "type: rows the target's" in result.stdout
+    res = json.loads(out.read_text())
+    types, sizes = np.array(res["type_confusion"]), np.array(res["size_confusion"])
+    assert types.shape == (4, 4) and sizes.shape == (3, 3)
+    assert types.sum() == sizes.sum() > 0  # each matched pair once in each
+    bad = run_script("benchmarks/scene_confusion.py", tmp_path / "none.pt", returncode=2)
+    assert "error:" in bad.stderr
