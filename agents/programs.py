@@ -205,8 +205,9 @@ def _sub_envs(envs) -> list:
     if not all(hasattr(s, n) for s in subs for n in ("painter", "pen", "program_step")):
         name = type(subs[0]).__name__
         raise ValueError(
-            f"the search needs a paint env (a painter to try strokes on, a pen, "
-            f"program_step); {name} has none: use a SpiralPaint-* id"
+            f"the renderer's stages need a paint env (a painter to try strokes on, a pen, "
+            f"program_step; sleep also takes a scene env); {name} has none: use a "
+            "SpiralPaint-* id"
         )
     return subs
 
