@@ -147,7 +147,10 @@ def train_recipe(a: argparse.Namespace, out: Path) -> tuple[Path, dict]:
     """Runs the recipe's stages (``spiral-recipe``); its last stage's checkpoint and totals."""
     from agents.recipe import load_recipe, run_recipe
 
-    recipe = load_recipe(a.recipe)
+    try:
+        recipe = load_recipe(a.recipe)
+    except ValueError as e:
+        raise SystemExit(f"train_scene.py: {e}") from None
     if recipe.get("common", {}).get("env_id") != ENV:
         raise SystemExit(f"train_scene.py: recipe {a.recipe!r} is not for {ENV}")
     print(f"training on {ENV} by the recipe {a.recipe!r} -> {out}")
