@@ -357,6 +357,14 @@ def write_outputs(
         (out / "programs" / f"episode_{i:03d}.svg").write_text(p.to_svg(256))
 
 
+def _recovery(m: dict) -> str:
+    return (
+        f"type {m['type_accuracy']:.3f}, size {m['size_accuracy']:.3f}, exact colour "
+        f"{m['color_accuracy']:.3f}, exact cell {m['position_accuracy']:.3f}, count error "
+        f"{m['count_error']:.2f}"
+    )
+
+
 def describe(m: dict) -> str:
     """One line of an evaluation's scores beside its baselines (what ``spiral-eval`` and
     ``spiral-recipe`` print)."""
@@ -375,18 +383,9 @@ def describe(m: dict) -> str:
             f"{' '.join(f'{f:.0%}' for f in m['class_fractions'])} (0-9)"
         )
     if "type_accuracy" in m:
-        shown += (
-            f"; scene recovery: type {m['type_accuracy']:.3f}, size {m['size_accuracy']:.3f}, "
-            f"exact colour {m['color_accuracy']:.3f}, exact cell {m['position_accuracy']:.3f}, "
-            f"count error {m['count_error']:.2f}"
-        )
+        shown += f"; scene recovery: {_recovery(m)}"
         if "random_agent" in m:
-            r = m["random_agent"]
-            shown += (
-                f" (random agent: type {r['type_accuracy']:.3f}, size {r['size_accuracy']:.3f}, "
-                f"exact colour {r['color_accuracy']:.3f}, exact cell "
-                f"{r['position_accuracy']:.3f}, count error {r['count_error']:.2f})"
-            )
+            shown += f" (random agent: {_recovery(m['random_agent'])})"
     if m.get("search"):
         shown += f"; the policy with a search a step: {m['search']} candidates"
     return shown
