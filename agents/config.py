@@ -168,6 +168,12 @@ class NetConfig(_Validated):
     target_glimpse: bool = _f(
         False, "Let later sub-actions read the target's colour at the chosen cell (conditional)."
     )
+    target_patch: int = _f(
+        0,
+        "Let later sub-actions read the target's pixels in a window of this many pixels around "
+        "the chosen cell through a small CNN (conditional; a multiple of 4; 0: off).",
+        low=0,
+    )
     spatial_first: bool = _f(
         False,
         "The head samples the spatial sub-actions right after the gate, the others after them "

@@ -39,6 +39,10 @@ Options of :class:`~agents.config.NetConfig` beyond the paper's network:
 * ``target_glimpse`` (conditional agents) adds the target's mean colour in the chosen cell and in
   the 5x5 cells around it, at full precision: the encoder's map is 8x coarser than the grid, and
   a stroke's colour is best read where it lands.
+* ``target_patch`` (conditional agents) adds what a small CNN (two 3x3 stride-2 convs) reads in the
+  target's pixels in a ``target_patch``-pixel window centred on the chosen cell: the mean colours
+  say nothing of shape, and a scene object's type (a sphere, a cylinder seen from above) is a few
+  pixels the 8x coarser encoder blurs.
 """
 
 from __future__ import annotations
@@ -312,6 +316,11 @@ class PolicyNet(nn.Module):
                 "target_glimpse reads the target, and this env has none: use a conditional id "
                 "(SpiralPaint-MNIST-Cond-v0, ...) or leave target_glimpse off"
             )
+        if cfg.target_patch and (not conditional or cfg.target_patch % 4):
+            raise ValueError(
+                f"target_patch = {cfg.target_patch}: accepted 0, or a multiple of 4 (pixels) "
+                "with a conditional env id"
+            )
         s = cfg.stem_stride
         if s not in (1, 2, 4, 8):
             raise ValueError(f"stem_stride = {s}: accepted 1, 2, 4 or 8")
@@ -385,6 +394,25 @@ class PolicyNet(nn.Module):
                 for k, comp in enumerate(spec.components[:-1])
                 if cfg.target_glimpse and conditional and comp.spatial
             }
+        )
+        self.target_patches = nn.ModuleDict(
+            {
+                str(k): self._patch_net(c, cfg.target_patch, cfg.lstm)
+                for k, comp in enumerate(spec.components[:-1])
+                if cfg.target_patch and comp.spatial
+            }
+        )
+
+    @staticmethod
+    def _patch_net(c: int, side: int, out: int) -> nn.Module:
+        """A ``side``-pixel window of ``c`` channels -> ``(N, out)``."""
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * (side // 4) ** 2, out),
         )
 
     def _pointer_layers(
@@ -524,7 +552,7 @@ class PolicyNet(nn.Module):
         """
         with torch.autocast(device_type=z.device.type, enabled=False):
             fmap = None if fmap is None else fmap.float()
-            timg = target if self.target_glimpses else None
+            timg = target if self.target_glimpses or self.target_patches else None
             pmap = None if pmap is None else pmap.float()
             return self._head(z.float(), actions, greedy, fmap, timg, pmap)
 
@@ -562,6 +590,9 @@ class PolicyNet(nn.Module):
                     grid = self.spec.components[k].grid
                     look = self._target_glimpse(timg, a, grid)
                     upd = upd + self.target_glimpses[str(k)](look)
+                if str(k) in self.target_patches and timg is not None:
+                    look = self._patch(timg, a, self.spec.components[k].grid, self.cfg.target_patch)
+                    upd = upd + self.target_patches[str(k)](look)
                 z = F.relu(z + upd)
         return torch.stack(out, -1), logits
 
@@ -583,6 +614,23 @@ class PolicyNet(nn.Module):
         cells = cell_means(image, grid)
         around = F.avg_pool2d(cells, 5, stride=1, padding=2, count_include_pad=False)
         return cls._glimpse(torch.cat([cells, around], 1), cell, grid)
+
+    @staticmethod
+    def _patch(image: torch.Tensor, cell: torch.Tensor, grid: tuple[int, int], side: int):
+        """float ``(N, C, side, side)`` in ``[0, 1]``: the window of uint8 ``(N, H, W, C)``
+        ``image`` centred on grid cell ``cell`` (black beyond the image's edges)."""
+        rows, cols = grid
+        n, h, w, _ = image.shape
+        half = side // 2
+        # the cell's centre in the padded image, less half a window: the window's corner
+        top = ((cell // cols) * 2 + 1) * h // (2 * rows)
+        left = ((cell % cols) * 2 + 1) * w // (2 * cols)
+        padded = F.pad(image, (0, 0, half, half, half, half))
+        offs = torch.arange(side, device=image.device)
+        r = (top[:, None] + offs)[:, :, None]
+        c = (left[:, None] + offs)[:, None, :]
+        patch = padded[torch.arange(n, device=image.device)[:, None, None], r, c]
+        return patch.permute(0, 3, 1, 2).float() / 255.0
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         """The value head, always in float32 (also under bf16 autocast): ``(N, L) -> (N,)``."""

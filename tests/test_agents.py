@@ -189,7 +189,7 @@ def test_masked_log_prob_and_entropy_leave_out_ignored_subactions():
 @pytest.mark.parametrize(
     "conditional,color,glimpse", [(True, False, False), (False, True, False), (True, True, True)]
 )
-def test_policy_act_and_evaluate_agree(conditional, color, glimpse):  # glimpse: both kinds
+def test_policy_act_and_evaluate_agree(conditional, color, glimpse):  # glimpse: all three kinds
     torch.manual_seed(0)
     env = FakePaintEnv(conditional=conditional, color=color)
     import gymnasium as gym
@@ -202,12 +202,19 @@ def test_policy_act_and_evaluate_agree(conditional, color, glimpse):  # glimpse:
         env.observation_space["canvas"].shape,
         conditional,
         NetConfig(
-            channels=8, res_blocks=1, hidden=16, lstm=16, glimpse=glimpse, target_glimpse=glimpse
+            channels=8,
+            res_blocks=1,
+            hidden=16,
+            lstm=16,
+            glimpse=glimpse,
+            target_glimpse=glimpse,
+            target_patch=8 if glimpse else 0,
         ),
         max_step=4,
     )
     assert len(pol.glimpses) == (2 if glimpse else 0)  # after "end" and "control"
     assert len(pol.target_glimpses) == (2 if glimpse and conditional else 0)
+    assert len(pol.target_patches) == (2 if glimpse and conditional else 0)
     r = Actor(envs, pol).collect(seeds=[0, 1, 2])
     t, b, k = r.actions.shape
     assert (t, b, k) == (4, 3, len(env.action_spec))
@@ -471,6 +478,36 @@ def test_cell_means_are_the_pooled_pixels_on_any_grid():
     for grid in [(6, 10), (3, 5), (12, 20), (5, 7)]:  # the last one does not divide the image
         pooled = F.adaptive_avg_pool2d(images.movedim(-1, -3).float() / 255, grid)
         assert torch.allclose(cell_means(images, grid), pooled, atol=1e-6)
+
+
+def test_target_patch_reads_the_target_pixels_around_the_chosen_cell():
+    image = torch.zeros(2, 16, 16, 1, dtype=torch.uint8)
+    image[0, 5, 6, 0] = 255  # a pixel of grid cell (2, 3) of an 8x8 grid (2 px a cell)
+    image[1, 0, 0, 0] = 255  # a pixel of the corner cell
+    cells = torch.tensor([2 * 8 + 3, 0])
+    p = PolicyNet._patch(image, cells, (8, 8), 4)
+    assert p.shape == (2, 1, 4, 4)
+    # cell (2, 3) spans rows 4-5, cols 6-7; its centre is pixel (5, 7), the window rows 3-6
+    # and cols 5-8, so the lit pixel (5, 6) sits at (2, 1)
+    assert p[0, 0].nonzero().tolist() == [[2, 1]]
+    # the corner cell's window (rows and cols -1 to 2) reaches past the image's edges
+    assert p[1, 0].nonzero().tolist() == [[1, 1]]
+    # later sub-actions read it: two targets that differ only in one cell's pixel pattern (the
+    # same mean colour) give different logits when that cell is chosen
+    torch.manual_seed(0)
+    env = FakePaintEnv(conditional=True, color=False)
+    cfg = NetConfig(channels=8, res_blocks=1, hidden=16, lstm=16, target_patch=4)
+    pol = PolicyNet(env.action_spec, (16, 16, 1), True, cfg, max_step=4)
+    two = torch.zeros(2, 16, 16, 1, dtype=torch.uint8)
+    two[0, 4, 0, 0] = two[1, 5, 1, 0] = 255  # cell (2, 0): one lit pixel, a different one
+    acts = torch.zeros(2, len(env.action_spec), dtype=torch.long)
+    acts[:, 1] = 2 * env.action_spec.components[1].grid[1]  # "end" at cell (2, 0)
+    _, logits = pol.head(torch.zeros(2, 16), actions=acts, target=two)
+    assert not torch.allclose(logits[-1][0], logits[-1][1])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        PolicyNet(env.action_spec, (16, 16, 1), True, NetConfig(target_patch=6), max_step=4)
+    with pytest.raises(ValueError, match="conditional env id"):
+        PolicyNet(env.action_spec, (16, 16, 1), False, NetConfig(target_patch=8), max_step=4)
 
 
 def test_target_glimpse_reads_the_target_colour_at_and_around_the_chosen_cell():
