@@ -9,7 +9,7 @@ blank canvas and the best constant image, and ``<out_dir>/recipe.json`` records 
 
 The shipped recipes are in ``agents/recipes/`` and are named without the folder::
 
-    spiral-recipe omniglot --out_dir runs/omniglot           # the 30-minute Omniglot recipe
+    spiral-recipe omniglot --out_dir runs/omniglot           # the 60-minute Omniglot recipe
     spiral-recipe my_recipe.json --out_dir runs/x --scale 0.1   # every budget x 0.1 (a try)
 
 A stopped recipe continues where it stopped when run again with the same ``--out_dir``: finished
