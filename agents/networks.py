@@ -616,7 +616,9 @@ class PolicyNet(nn.Module):
         return cls._glimpse(torch.cat([cells, around], 1), cell, grid)
 
     @staticmethod
-    def _patch(image: torch.Tensor, cell: torch.Tensor, grid: tuple[int, int], side: int):
+    def _patch(
+        image: torch.Tensor, cell: torch.Tensor, grid: tuple[int, int], side: int
+    ) -> torch.Tensor:
         """float ``(N, C, side, side)`` in ``[0, 1]``: the window of uint8 ``(N, H, W, C)``
         ``image`` centred on grid cell ``cell`` (black beyond the image's edges)."""
         rows, cols = grid
