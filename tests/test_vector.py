@@ -170,6 +170,25 @@ def test_seeding_reset_mask_render_and_attrs(celeba_dir):
         sync.close(), batched.close()
 
 
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_polls_for_replies_only_when_every_process_has_a_core(monkeypatch, cores):
+    import spiral_envs.vector as vector
+
+    monkeypatch.setattr(vector, "_available_cores", lambda: cores)
+    env_id = "SpiralPaint-MNIST-v0"
+    sync = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync")
+    batched = gym.make_vec(env_id, 4, vectorization_mode="vector_entry_point", num_workers=1)
+    try:
+        assert batched._spin_s == (vector.SPIN_SECONDS if cores >= 2 else 0.0)
+        sync.reset(seed=2), batched.reset(seed=2)
+        sync.action_space.seed(2)
+        for _ in range(25):  # back to back and over an episode's end: the polling path
+            a = sync.action_space.sample()
+            assert_same_step(sync.step(a), batched.step(a))
+    finally:
+        sync.close(), batched.close()
+
+
 @pytest.mark.parametrize("step_in_parent", [True, False])
 def test_step_async_and_step_wait(step_in_parent):
     env_id = "SpiralPaint-MNIST-v0"
