@@ -603,6 +603,12 @@ class BatchedVectorEnv(VectorEnv):
             f"BatchedVectorEnv worker {w} (pid {proc.pid}), which runs {self._envs_of(w)}, died "
             f"with {how} {doing}, during {what}; the vector env is now closed"
         )
+        if what == "making the envs" and code == 1:
+            message += (
+                " (its traceback is on stderr above; a script that makes the vector env when it "
+                "is imported needs `if __name__ == '__main__':` around that code, since each "
+                "spawned worker imports the script again)"
+            )
         self.close(terminate=True)
         raise VectorWorkerError(message, env if env >= 0 else None, w, code)
 

@@ -330,3 +330,24 @@ def test_a_script_read_from_stdin_starts_its_workers():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "canvas (2, 64, 64, 1)" in out.stdout
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+    # spawn imports the main script again in each worker, which makes the vector env again
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from spiral_envs.vector import BatchedVectorEnv\n"
+        "from spiral_envs.paint import PaintEnv\n"
+        "envs = BatchedVectorEnv([PaintEnv for _ in range(2)], num_workers=1)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert out.returncode != 0
+    assert "needs `if __name__ == '__main__':`" in out.stderr.splitlines()[-1]
+    guarded = script.read_text().replace("envs =", "if __name__ == '__main__':\n    envs =")
+    script.write_text(guarded + "    envs.close()\n")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
