@@ -124,9 +124,10 @@ class BatchedVectorEnv(VectorEnv):
       e.g. ``envs.get_attr("program")`` after an episode); :meth:`render` returns a tuple of frames.
     * **Split step**: :meth:`step_async` sends the actions and returns at once; :meth:`step_wait`
       collects the results, so a trainer can run its policy while the workers paint.
-    * **Waiting**: while steps come back to back, each side polls its pipe for up to
-      :data:`SPIN_SECONDS` before it sleeps on it (a wake-up costs 50-200 us on a VM), where
-      every process has a core of its own.
+    * **Waiting**: where every process has a core of its own, this process polls the workers'
+      pipes for up to :data:`SPIN_SECONDS` each time it waits for them before it sleeps on them
+      (a wake-up costs 50-200 us on a VM), and a worker polls for its next command while
+      commands come back to back.
     * **Faults**: an exception raised by an env comes back as an exception of the same type (else
       :class:`VectorWorkerError`) whose message names the env index and the original exception,
       with the worker's traceback as its ``__cause__``; the workers stay usable. A worker that
@@ -551,7 +552,8 @@ class BatchedVectorEnv(VectorEnv):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             conns = {self._conns[w]: w for w in pending}
             sentinels = {self._procs[w].sentinel: w for w in pending}
-            ready = _spin(list(conns), self._spin_s) or wait([*conns, *sentinels], left)
+            spin = self._spin_s if left is None else min(self._spin_s, left)
+            ready = _spin(list(conns), spin) or wait([*conns, *sentinels], left)
             if not ready:
                 envs = ", ".join(self._envs_of(w) for w in pending)
                 message = f"{what}: no answer within {timeout} s from the workers of {envs}"
@@ -605,9 +607,10 @@ class BatchedVectorEnv(VectorEnv):
         )
         if what == "making the envs" and code == 1:
             message += (
-                " (its traceback is on stderr above; a script that makes the vector env when it "
-                "is imported needs `if __name__ == '__main__':` around that code, since each "
-                "spawned worker imports the script again)"
+                " (its traceback is on stderr above; if it speaks of the 'bootstrapping phase', "
+                "the script makes the vector env when it is imported and needs "
+                "`if __name__ == '__main__':` around that code, since each spawned worker "
+                "imports the script again)"
             )
         self.close(terminate=True)
         raise VectorWorkerError(message, env if env >= 0 else None, w, code)
@@ -713,8 +716,9 @@ def _error(env: int | None, e: BaseException) -> tuple:
 
 #: How long a side that waits for a message polls its pipes before it sleeps on them (seconds),
 #: when every process has a core of its own. A process asleep on a pipe wakes 50-200 us after the
-#: message lands on a VM; a poll sees it at once. 0.5 ms covers the parent's turn-around between
-#: two steps, so only back-to-back stepping spins (a trainer runs its policy in between).
+#: message lands on a VM; a poll sees it at once. The parent polls each time it waits for its
+#: workers; a worker only while its commands come within this time of each other (0.5 ms covers
+#: the parent's turn-around between two steps, not a trainer's policy between them).
 SPIN_SECONDS = 0.0005
 
 
@@ -724,9 +728,17 @@ def _spin(conns: list, seconds: float) -> list:
         return []
     deadline = time.perf_counter() + seconds
     while True:
-        ready = [c for c in conns if c.poll(0)]
+        ready = [c for c in conns if _has_message(c)]
         if ready or time.perf_counter() > deadline:
             return ready
+
+
+def _has_message(conn: Any) -> bool:
+    """``conn.poll(0)``, with a broken pipe (a dead worker) as ready: its ``recv`` then says so."""
+    try:
+        return conn.poll(0)
+    except OSError:
+        return True
 
 
 def _watch_parent() -> None:
