@@ -89,8 +89,8 @@ class Actor:
         canvas = as_tensor(obs["canvas"], self.device)
         return self.policy.act(canvas, target, step, prev, valid, noise, state, greedy=greedy)
 
-    # inference_mode, not no_grad: acting ran 9% faster (no version counters or views tracked);
-    # what leaves it is numpy, so no inference tensor reaches an autograd graph
+    # inference_mode, not no_grad: no version counters or views tracked (docs/speed.md); what
+    # leaves it is numpy, so no inference tensor reaches an autograd graph
     @torch.inference_mode()
     def collect(
         self, seeds: Sequence[int] | None = None, greedy: bool = False, max_steps: int = 10_000
