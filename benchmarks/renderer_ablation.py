@@ -114,21 +114,86 @@ def plot_curves(reports: dict[str, dict], path: Path, earlier: dict | None = Non
     plt.close(fig)
 
 
+def plot_rows(rows: dict[str, dict], path: Path, n: int = 8) -> None:
+    """The same ``n`` held-out targets, then each row's paintings of them (its run's
+    ``eval/canvases.npy``); rows whose run folder is gone are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have = {
+        row: r for row, r in rows.items() if (Path(r.get("run", "")) / "eval/canvases.npy").exists()
+    }
+    if not have:
+        return
+    fig, axes = plt.subplots(len(have) + 1, n, figsize=(n * 1.2, (len(have) + 1) * 1.3))
+    targets = np.load(Path(next(iter(have.values()))["run"]) / "eval/targets.npy")
+    images = [("target", targets)] + [
+        (f"{row}\n{r['l2']:.4f}", np.load(Path(r["run"]) / "eval/canvases.npy"))
+        for row, r in have.items()
+    ]
+    for k, (label, imgs) in enumerate(images):
+        for j in range(n):
+            img = imgs[j].squeeze()
+            axes[k, j].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            axes[k, j].set_xticks([])
+            axes[k, j].set_yticks([])
+        axes[k, 0].set_ylabel(label, rotation=0, ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def earlier_report(row: dict) -> dict | None:
+    """An earlier row's curve for :func:`plot_curves`: its run's ``recipe.json`` if the run is
+    still here, else the curve the row's JSON kept, else ``None``."""
+    ran = Path(row.get("run", "")) / "recipe.json"
+    if row.get("run") and ran.exists():
+        return json.loads(ran.read_text())
+    if "curve" in row:
+        return {"curve": row["curve"], "eval": {"constant_l2": row["constant_l2"]}}
+    return None
+
+
+def earlier_rows(paths: list[str], recipe: str, minutes: float) -> dict[str, dict]:
+    """The rows of earlier invocations' ``--out`` files (same recipe and minutes)."""
+    rows: dict[str, dict] = {}
+    for f in paths:
+        doc = json.loads(Path(f).read_text())
+        if (doc["recipe"], float(doc["minutes"])) != (recipe, float(minutes)):
+            raise SystemExit(
+                f"--with {f}: its rows are recipe {doc['recipe']!r} at {doc['minutes']:g} min, "
+                f"this ablation is {recipe!r} at {minutes:g} min"
+            )
+        rows.update(doc["rows"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("recipe", help="a shipped recipe name or a recipe file")
-    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    p.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS, help="none: only --with")
     p.add_argument("--minutes", type=float, default=None, help="total per row (default: recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, default=256, help="held-out episodes per row")
     p.add_argument("--runs", default="runs/ablation", help="where the rows' runs go")
-    p.add_argument("--out", default=None, help="a JSON file for the table (and a .png beside it)")
+    p.add_argument("--out", default=None, help="a JSON file for the table (and .png pictures)")
+    p.add_argument(
+        "--with",
+        dest="earlier",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="earlier --out files whose rows join this one's table, JSON and pictures",
+    )
     a = p.parse_args(argv)
     recipe = load_recipe(a.recipe)
     total = sum(s["minutes"] for s in recipe["stages"])
     scale = (a.minutes or total) / total
     name = Path(a.recipe).stem
-    results, reports = {}, {}
+    results = earlier_rows(a.earlier, name, a.minutes or total)
+    reports = {row: earlier_report(r) for row, r in results.items() if earlier_report(r)}
     for row in a.rows:
         out = Path(a.runs) / f"{name}_{row}_{a.minutes or total:g}min_seed{a.seed}"
         rep = run_recipe(variant(recipe, row), out, scale, {"seed": a.seed}, a.episodes)
@@ -160,12 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     print("| row | held-out L2 | PSNR dB | minutes | frames | the search expert's held-out L2 |")
     print("|---|---:|---:|---:|---:|---:|")
     for row, r in results.items():
-        ex = r["search_expert_l2_held_out"]
+        ex, psnr = r.get("search_expert_l2_held_out"), r.get("psnr")
         ex = "" if ex is None else f"{ex:.4f}"
-        cells = f"{r['l2']:.4f} | {r['psnr']:.2f} | {r['minutes']:.1f} | {r['frames']}"
+        psnr = "" if psnr is None else f"{psnr:.2f}"
+        cells = f"{r['l2']:.4f} | {psnr} | {r['minutes']:.1f} | {r['frames']}"
         print(f"| {row} | {cells} | {ex} |")
     if a.out:
-        plot_curves(reports, Path(a.out).with_suffix(".png"))
+        doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
+        Path(a.out).write_text(json.dumps(doc, indent=2))
+        if reports:
+            plot_curves(reports, Path(a.out).with_suffix(".png"))
+        plot_rows(results, Path(a.out).with_name(Path(a.out).stem + "_rows.png"))
     return 0
 
 

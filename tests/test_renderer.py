@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import run_script  # noqa: E402
 from fakes import register_fake_env, small_cfg  # noqa: E402
 
 from agents.actor import Rollout  # noqa: E402
@@ -563,3 +564,32 @@ def test_the_pointer_map_averages_an_episodes_target_once_for_all_its_steps():
     each = policy.pointer_map(canvas, target.repeat(t, 1, 1, 1), prev, valid)
     once = policy.pointer_map(canvas, target, prev, valid)
     assert torch.allclose(each, once)
+
+
+def _ablation_doc(path, recipe, minutes, rows):
+    path.write_text(json.dumps({"recipe": recipe, "seed": 0, "minutes": minutes, "rows": rows}))
+    return path
+
+
+def test_the_ablation_merges_earlier_rows_into_one_table_json_and_pictures(tmp_path):
+    rows = {}
+    for k, row in enumerate(("a2c", "search")):
+        run = tmp_path / row
+        (run / "eval").mkdir(parents=True)
+        np.save(run / "eval/targets.npy", np.full((8, 8, 8, 3), 0.5, np.float32))
+        np.save(run / "eval/canvases.npy", np.full((8, 8, 8, 3), 0.1 * k, np.float32))
+        curve = [{"minutes": 1.0, "l2": 0.05}, {"minutes": 2.0, "l2": 0.04 - k / 100}]
+        rows[row] = {"l2": 0.04 - k / 100, "psnr": 14.0, "constant_l2": 0.03, "minutes": 2.0}
+        rows[row] |= {"frames": 100, "run": str(run), "curve": curve}
+    a = _ablation_doc(tmp_path / "a.json", "faces", 30, {"a2c": rows["a2c"]})
+    b = _ablation_doc(tmp_path / "b.json", "faces", 30, {"search": rows["search"]})
+    out = tmp_path / "all.json"
+    args = ("faces", "--minutes", 30, "--rows", "--with", a, b, "--out", out)
+    table = run_script("benchmarks/renderer_ablation.py", *args).stdout
+    assert "| a2c | 0.0400 |" in table and "| search | 0.0300 |" in table
+    assert list(json.loads(out.read_text())["rows"]) == ["a2c", "search"]
+    assert (tmp_path / "all.png").stat().st_size and (tmp_path / "all_rows.png").stat().st_size
+    other = _ablation_doc(tmp_path / "c.json", "omniglot", 30, {})
+    args = ("faces", "--minutes", 30, "--rows", "--with", a, other)
+    err = run_script("benchmarks/renderer_ablation.py", *args, returncode=1).stderr
+    assert "recipe 'omniglot' at 30 min, this ablation is 'faces' at 30 min" in err
