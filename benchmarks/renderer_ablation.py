@@ -136,7 +136,8 @@ def plot_rows(rows: dict[str, dict], path: Path, n: int = 8) -> None:
     for k, (label, imgs) in enumerate(images):
         for j in range(n):
             img = imgs[j].squeeze()
-            axes[k, j].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            top = 255 if imgs.dtype == np.uint8 else 1
+            axes[k, j].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=top)
             axes[k, j].set_xticks([])
             axes[k, j].set_yticks([])
         axes[k, 0].set_ylabel(label, rotation=0, ha="right", fontsize=8)
@@ -217,11 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                 held_out_expert_l2(out / "search") if (out / "search").is_dir() else None
             ),
             "run": str(out),
+            "command": " ".join(["python", "benchmarks/renderer_ablation.py", *sys.argv[1:]]),
         }
         print(f"{row}: held-out L2 {ev['l2']:.4f}")
         if a.out:  # after each row: a stopped ablation keeps the rows it ran
             doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
             Path(a.out).write_text(json.dumps(doc, indent=2))
+    results = {row: results[row] for row in ROWS if row in results}  # the table's order
     print("| row | held-out L2 | PSNR dB | minutes | frames | the search expert's held-out L2 |")
     print("|---|---:|---:|---:|---:|---:|")
     for row, r in results.items():
