@@ -161,7 +161,10 @@ def earlier_rows(paths: list[str], recipe: str, minutes: float) -> dict[str, dic
     """The rows of earlier invocations' ``--out`` files (same recipe and minutes)."""
     rows: dict[str, dict] = {}
     for f in paths:
-        doc = json.loads(Path(f).read_text())
+        try:
+            doc = json.loads(Path(f).read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--with {f}: not a readable ablation JSON ({e})") from None
         if (doc["recipe"], float(doc["minutes"])) != (recipe, float(minutes)):
             raise SystemExit(
                 f"--with {f}: its rows are recipe {doc['recipe']!r} at {doc['minutes']:g} min, "

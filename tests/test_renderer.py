@@ -593,3 +593,7 @@ def test_the_ablation_merges_earlier_rows_into_one_table_json_and_pictures(tmp_p
     args = ("faces", "--minutes", 30, "--rows", "--with", a, other)
     err = run_script("benchmarks/renderer_ablation.py", *args, returncode=1).stderr
     assert "recipe 'omniglot' at 30 min, this ablation is 'faces' at 30 min" in err
+    args = ("faces", "--minutes", 30, "--rows", "--with", tmp_path / "missing.json")
+    err = run_script("benchmarks/renderer_ablation.py", *args, returncode=1).stderr
+    assert len(err.strip().splitlines()) == 1 and "not a readable ablation JSON" in err
+    assert "No such file" in err
