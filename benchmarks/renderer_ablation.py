@@ -134,9 +134,9 @@ def plot_rows(rows: dict[str, dict], path: Path, n: int = 8) -> None:
         for row, r in have.items()
     ]
     for k, (label, imgs) in enumerate(images):
+        top = 255 if imgs.dtype == np.uint8 else 1
         for j in range(n):
             img = imgs[j].squeeze()
-            top = 255 if imgs.dtype == np.uint8 else 1
             axes[k, j].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=top)
             axes[k, j].set_xticks([])
             axes[k, j].set_yticks([])
@@ -174,6 +174,12 @@ def earlier_rows(paths: list[str], recipe: str, minutes: float) -> dict[str, dic
     return rows
 
 
+def write_table(path: Path, recipe: str, seed: int, minutes: float, rows: dict) -> None:
+    """The ``--out`` JSON: what ``--with`` reads back."""
+    doc = {"recipe": recipe, "seed": seed, "minutes": minutes, "rows": rows}
+    path.write_text(json.dumps(doc, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("recipe", help="a shipped recipe name or a recipe file")
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = (a.minutes or total) / total
     name = Path(a.recipe).stem
     results = earlier_rows(a.earlier, name, a.minutes or total)
-    reports = {row: earlier_report(r) for row, r in results.items() if earlier_report(r)}
+    reports = {row: rep for row, r in results.items() if (rep := earlier_report(r)) is not None}
+    command = " ".join(["python", "benchmarks/renderer_ablation.py", *(argv or sys.argv[1:])])
     for row in a.rows:
         out = Path(a.runs) / f"{name}_{row}_{a.minutes or total:g}min_seed{a.seed}"
         rep = run_recipe(variant(recipe, row), out, scale, {"seed": a.seed}, a.episodes)
@@ -221,12 +228,11 @@ def main(argv: list[str] | None = None) -> int:
                 held_out_expert_l2(out / "search") if (out / "search").is_dir() else None
             ),
             "run": str(out),
-            "command": " ".join(["python", "benchmarks/renderer_ablation.py", *sys.argv[1:]]),
+            "command": command,
         }
         print(f"{row}: held-out L2 {ev['l2']:.4f}")
         if a.out:  # after each row: a stopped ablation keeps the rows it ran
-            doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
-            Path(a.out).write_text(json.dumps(doc, indent=2))
+            write_table(Path(a.out), name, a.seed, a.minutes or total, results)
     results = {row: results[row] for row in ROWS if row in results}  # the table's order
     print("| row | held-out L2 | PSNR dB | minutes | frames | the search expert's held-out L2 |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -237,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = f"{r['l2']:.4f} | {psnr} | {r['minutes']:.1f} | {r['frames']}"
         print(f"| {row} | {cells} | {ex} |")
     if a.out:
-        doc = {"recipe": name, "seed": a.seed, "minutes": a.minutes or total, "rows": results}
-        Path(a.out).write_text(json.dumps(doc, indent=2))
+        write_table(Path(a.out), name, a.seed, a.minutes or total, results)
         if reports:
             plot_curves(reports, Path(a.out).with_suffix(".png"))
         plot_rows(results, Path(a.out).with_name(Path(a.out).stem + "_rows.png"))
