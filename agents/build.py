@@ -312,6 +312,15 @@ def build_learner(cfg: TrainConfig, policy: PolicyNet, device: torch.device):
     return PolicyLearner(policy, cfg.learner, device, cfg.precision, cfg.off_policy, kickstart)
 
 
+#: Env kwargs a policy's weights do not depend on: where the targets come from, where the pen
+#: rests at the start, how ``render`` draws. A stage may change them from its ``init_from``'s.
+FREE_ENV_KWARGS = frozenset({"split", "data_dir", "pen_start", "render_mode", "render_size"})
+
+
+def _policy_env_kwargs(env_kwargs: dict) -> dict:
+    return {k: v for k, v in env_kwargs.items() if k not in FREE_ENV_KWARGS}
+
+
 def load_init(
     cfg: TrainConfig,
     policy: PolicyNet,
@@ -331,12 +340,13 @@ def load_init(
     path = cfg.programs.init_from
     ck = load_agent_checkpoint(Path(path), map_location=device)
     theirs = TrainConfig.from_dict(ck["config"])
-    mine = (cfg.env_id, cfg.env_kwargs, cfg.net)
-    if (theirs.env_id, theirs.env_kwargs, theirs.net) != mine:
+    mine = (cfg.env_id, _policy_env_kwargs(cfg.env_kwargs), cfg.net)
+    if (theirs.env_id, _policy_env_kwargs(theirs.env_kwargs), theirs.net) != mine:
         raise ValueError(
             f"init_from {path}: trained as {theirs.env_id} {theirs.env_kwargs} with "
             f"{theirs.net}; this run is {cfg.env_id} {cfg.env_kwargs} with {cfg.net}: give "
-            "every stage the same env_id, env_kwargs and net options"
+            "every stage the same env_id, env_kwargs and net options (only "
+            f"{', '.join(sorted(FREE_ENV_KWARGS))} may differ)"
         )
     policy.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in ck["learner"]["policy"].items()}

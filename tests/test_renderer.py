@@ -15,7 +15,7 @@ from conftest import run_script  # noqa: E402
 from fakes import register_fake_env, small_cfg  # noqa: E402
 
 from agents.actor import Rollout  # noqa: E402
-from agents.build import build_policy, make_envs, probe_env  # noqa: E402
+from agents.build import build_policy, load_init, make_envs, probe_env  # noqa: E402
 from agents.config import NetConfig, TrainConfig  # noqa: E402
 from agents.imitation import ImitationLearner, Kickstart, kl_to_teacher  # noqa: E402
 from agents.networks import PolicyNet, as_tensor  # noqa: E402
@@ -370,7 +370,7 @@ def test_rl_after_a_stage_starts_from_its_critic_unless_told_not_to(tmp_path, ca
     ckpt = str(tmp_path / "s" / "checkpoint.pt")
     rl = _stage_cfg(tmp_path, "rl", init_from=ckpt, init_critic=carry, **disc)
     info = probe_env(PAINT, PAINT_KW)
-    from agents.build import build_discriminator, load_init
+    from agents.build import build_discriminator
 
     learner = build_discriminator(rl, info, torch.device("cpu"))
     fresh = {k: v.clone() for k, v in learner.critic.state_dict().items()}
@@ -404,6 +404,20 @@ def test_init_from_a_checkpoint_of_another_network_says_what_differs(tmp_path):
     )
     with pytest.raises(ValueError, match="same env_id, env_kwargs and net options"):
         train(cfg)
+
+
+def test_init_from_may_change_what_the_weights_do_not_depend_on(tmp_path):
+    """Fine-tuning with the pen starting elsewhere, or on another split, keeps the weights."""
+    train(_stage_cfg(tmp_path, "a", stage="sleep"))
+    ckpt = str(tmp_path / "a" / "checkpoint.pt")
+    cfg = _stage_cfg(tmp_path, "b", init_from=ckpt)
+    cfg = cfg.replace(env_kwargs={**cfg.env_kwargs, "pen_start": "centre", "split": "test"})
+    info = probe_env(PAINT, PAINT_KW)
+    cpu = torch.device("cpu")
+    assert load_init(cfg, build_policy(cfg.net, info, cpu), cpu) == f"init_from {ckpt}: the policy"
+    brushes = cfg.replace(env_kwargs={**PAINT_KW, "brush_sizes": [1, 9]})
+    with pytest.raises(ValueError, match="only data_dir, pen_start, render_mode, render_size, "):
+        load_init(brushes, build_policy(cfg.net, info, cpu), cpu)
 
 
 def test_seeded_search_runs_are_reproducible(tmp_path):
