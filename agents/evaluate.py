@@ -257,10 +257,12 @@ def evaluate_checkpoint(
     svg_count: int = 16,
     env_kwargs: dict | None = None,
     search: bool | ProgramConfig = False,
+    temperature: float = 1.0,
 ) -> dict:
     """Runs a checkpoint's policy on ``episodes`` episodes of ``split`` and writes its outputs;
     with ``search``, the policy with a search at each step (:func:`search_actor`), of the sizes
-    the checkpoint was trained with (``True``) or of these.
+    the checkpoint was trained with (``True``) or of these. ``temperature`` divides the policy's
+    logits when it samples (below 1: its likelier actions more often).
 
     Returns:
         The metrics: ``l2``, ``psnr``, ``blank_l2``, ``constant_l2`` and ``normalised`` (when
@@ -271,7 +273,10 @@ def evaluate_checkpoint(
         (``sample_fd``, ``class_fractions``, ``min_class_fraction``).
     """
     dev = resolve_device(device)
+    if not temperature > 0:
+        raise ValueError(f"temperature {temperature}: accepted > 0 (--greedy is the limit at 0)")
     loaded = load_policy(checkpoint, dev, env_kwargs)
+    loaded.policy.temperature = float(temperature)
     cfg = loaded.config
     sizes = cfg.programs if search is True else search or None
     kw = split_kwargs(cfg.env_id, {**cfg.env_kwargs, **(env_kwargs or {})}, split)
@@ -290,6 +295,7 @@ def evaluate_checkpoint(
         "env_id": cfg.env_id,
         "split": kw.get("split"),
         "greedy": greedy and sizes is None,  # the search decides, greedy or not
+        "temperature": temperature,
         "search": None if sizes is None else search_sizes(sizes),
         "checkpoint": str(checkpoint),
         "train_frames": loaded.frames,
@@ -405,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_envs", type=int, default=16, help="envs acted in one batch")
     p.add_argument("--greedy", action="store_true", help="argmax sub-actions instead of sampling")
     p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divides the policy's logits when it samples (default 1; below 1 its likelier "
+        "actions more often, as sketch models sample)",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         default=EVAL_SEED,
@@ -463,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             a.device,
             env_kwargs=a.env_kwargs,
             search=_search_config(a),
+            temperature=a.temperature,
         )
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as e:
         print(f"spiral-eval: error: {e}", file=sys.stderr)

@@ -303,6 +303,8 @@ class PolicyNet(nn.Module):
     ) -> None:
         super().__init__()
         self.spec, self.cfg, self.conditional = spec, cfg, conditional
+        # Sampling's logits are divided by it (an evaluation setting: training samples at 1).
+        self.temperature = 1.0
         spatial = [k for k, c in enumerate(spec.components) if c.spatial and k]
         rest = [k for k in range(1, len(spec)) if k not in spatial]
         self.order = [0, *spatial, *rest] if cfg.spatial_first else list(range(len(spec)))
@@ -578,7 +580,7 @@ class PolicyNet(nn.Module):
                 if greedy:
                     a = lg.argmax(-1)
                 else:
-                    a = sample_categorical(lg)
+                    a = sample_categorical(lg if self.temperature == 1.0 else lg / self.temperature)
             else:
                 a = actions[:, k]
             out[k] = a

@@ -52,14 +52,15 @@ def random_canvases(n: int, env_kwargs: dict, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def checkpoint_scores(checkpoint: str, samples: int, draws: int) -> dict:
+def checkpoint_scores(checkpoint: str, samples: int, draws: int, temperature: float = 1.0) -> dict:
     """The digit scores of ``draws`` disjoint draws of ``samples`` samples: the first draw's,
     and with several draws each draw's and their mean and standard deviation."""
     keys = ("sample_fd", "class_fractions", "min_class_fraction")
     runs = []
     for k in range(draws):
+        seed = EVAL_SEED + k * samples
         m = evaluate_checkpoint(
-            checkpoint, None, episodes=samples, num_envs=50, seed=EVAL_SEED + k * samples
+            checkpoint, None, episodes=samples, num_envs=50, seed=seed, temperature=temperature
         )
         runs.append({key: m[key] for key in keys})
     row = dict(runs[0])
@@ -86,10 +87,19 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="the random agent's env kwargs (default: the first checkpoint's)",
     )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="sampling temperatures; a row per checkpoint and temperature (default 1)",
+    )
     p.add_argument("--out", default=None, help="a JSON file for the results")
     a = p.parse_args(argv)
     if a.draws < 1 or a.samples < 1:
         p.error("--draws and --samples must be at least 1")
+    if not all(t > 0 for t in a.temperature):
+        p.error(f"--temperature {' '.join(map(str, a.temperature))}: accepted > 0")
     if a.env_kwargs is None:
         a.env_kwargs = load_policy(a.checkpoints[0]).config.env_kwargs if a.checkpoints else {}
     net = load_classifier()
@@ -104,7 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         "blank canvas": sample_scores(net, np.full_like(test[: a.samples], 255), test),
     }
     for ck in a.checkpoints:
-        rows[str(ck)] = checkpoint_scores(ck, a.samples, a.draws)
+        for t in a.temperature:
+            name = str(ck) if t == 1.0 else f"{ck} (temperature {t:g})"
+            rows[name] = checkpoint_scores(ck, a.samples, a.draws, t)
     print("| samples | Fréchet distance | smallest class | classes 0-9 |\n|---|---:|---:|---|")
     for name, r in rows.items():
         classes = " ".join(f"{f:.0%}" for f in r["class_fractions"])

@@ -179,6 +179,20 @@ def test_agent_policy_scores_what_spiral_eval_reports():
     assert s["normalised"] == pytest.approx(m["normalised"], rel=1e-4) and s["normalised"] > 0
 
 
+def test_spiral_eval_temperature_goes_from_sampling_to_greedy(capsys):
+    pytest.importorskip("torch")
+    from agents.evaluate import evaluate_checkpoint, main
+
+    ck = PRETRAINED / "mnist_cond_wgan.pt"
+    run = lambda **kw: evaluate_checkpoint(ck, None, episodes=4, num_envs=4, **kw)  # noqa: E731
+    greedy, cold, sampled = run(greedy=True), run(temperature=1e-4), run()
+    assert cold["l2"] == pytest.approx(greedy["l2"], rel=1e-6) and cold["temperature"] == 1e-4
+    assert sampled["l2"] != pytest.approx(greedy["l2"], rel=1e-3)
+    assert main([str(ck), "--temperature", "0", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spiral-eval: error: temperature 0.0: accepted > 0") and "\n" not in err
+
+
 def test_spiral_bench_writes_a_result_and_refuses_bad_runs(tmp_path, capsys):
     from agents.bench import main
 

@@ -148,3 +148,5 @@ def test_digit_scores_script_draws_disjoint_samples_with_the_checkpoints_env(tmp
     again = evaluate_checkpoint(ck, None, episodes=6, num_envs=50, seed=EVAL_SEED)
     assert row["sample_fd"] == pytest.approx(again["sample_fd"])
     assert "2 draws of 6" in printed
+    bad = run_script("benchmarks/digit_scores.py", ck, "--temperature", "1", "0", returncode=2)
+    assert "--temperature 1.0 0.0: accepted > 0" in bad.stderr
