@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or str(
         ck.parent / "eval" if ck.name == "checkpoint.pt" else Path("runs") / f"eval_{ck.stem}"
     )
+    if a.greedy and a.temperature != 1.0:
+        given = f"{a.temperature:g}"
+        p.error(f"--greedy with --temperature {given}: give one (greedy is the limit at 0)")
     if a.search_sizes and not a.search:
         p.error("--search_sizes: add --search")
     if a.search_sizes and (min(a.search_sizes) < 0 or not sum(a.search_sizes[:2])):

@@ -191,6 +191,9 @@ def test_spiral_eval_temperature_goes_from_sampling_to_greedy(capsys):
     assert main([str(ck), "--temperature", "0", "--episodes", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("spiral-eval: error: temperature 0.0: accepted > 0") and "\n" not in err
+    with pytest.raises(SystemExit):
+        main([str(ck), "--greedy", "--temperature", "0.5"])
+    assert "--greedy with --temperature 0.5: give one" in capsys.readouterr().err
 
 
 def test_spiral_bench_writes_a_result_and_refuses_bad_runs(tmp_path, capsys):
